@@ -1,0 +1,55 @@
+//! The crate's single error type. The binding layer (`py/`) maps each variant to one capfast Python exception.
+
+use std::fmt;
+
+/// What went wrong while reading a CSV source. Kept separate so callers can match on the kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsvErrorKind {
+    MissingHeader,
+    DuplicateColumn,
+    UnknownColumn,
+    RaggedRow,
+    InvalidUtf8,
+    Quote,
+    TooLarge,
+}
+
+impl fmt::Display for CsvErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CsvErrorKind::MissingHeader => "missing header",
+            CsvErrorKind::DuplicateColumn => "duplicate column name",
+            CsvErrorKind::UnknownColumn => "unknown column",
+            CsvErrorKind::RaggedRow => "ragged row",
+            CsvErrorKind::InvalidUtf8 => "invalid UTF-8",
+            CsvErrorKind::Quote => "malformed quoting",
+            CsvErrorKind::TooLarge => "too large",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A caller passed a value outside the function's contract (wrong length, unknown hash name, index out of range).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// A CSV source violates the accepted dialect. `line` is 1-based (the header is line 1).
+    #[error("line {line}: {kind}: {message}")]
+    Csv { line: u64, kind: CsvErrorKind, message: String },
+    /// A proof or compact range is malformed (wrong length, inconsistent sizes).
+    #[error("{0}")]
+    Proof(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+    pub fn csv(line: u64, kind: CsvErrorKind, message: impl Into<String>) -> Self {
+        Error::Csv { line, kind, message: message.into() }
+    }
+}

@@ -1,0 +1,9 @@
+//! capfast's native core. Everything outside `py/` is plain Rust with no Python dependency and is tested with
+//! `cargo test`; `py/` is the thin PyO3 binding layer, compiled only with the `python` feature (maturin sets it).
+
+pub mod error;
+pub mod hash;
+pub mod merkle;
+
+#[cfg(feature = "python")]
+mod py;

@@ -1,0 +1,42 @@
+"""Shared fixtures. The whole suite runs once per backend (`make test`); these help tests that compare both."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+
+import pytest
+
+import capfast
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+VECTORS = SHARED / "vectors"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"capfast backend: {capfast.backend}"
+
+
+@pytest.fixture(scope="session")
+def native_core():
+    """The native module, for differential tests. Missing is a failure unless the twin was forced."""
+    try:
+        return importlib.import_module("capfast._native")
+    except ImportError:
+        if os.environ.get("CAPFAST_BACKEND") == "python":
+            pytest.skip("native core not built and CAPFAST_BACKEND=python")
+        raise
+
+
+@pytest.fixture(scope="session")
+def py_core():
+    return importlib.import_module("capfast._py")
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    if not VECTORS.is_dir():
+        pytest.fail(f"published test vectors not found at {VECTORS} (CI clones ../shared beside the repo)")
+    return VECTORS
