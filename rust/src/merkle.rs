@@ -36,7 +36,12 @@ pub struct CompactRange {
 impl CompactRange {
     /// An empty range starting at leaf index `begin`.
     pub fn new(alg: HashAlg, begin: u64) -> Self {
-        CompactRange { alg, begin, end: begin, nodes: Vec::new() }
+        CompactRange {
+            alg,
+            begin,
+            end: begin,
+            nodes: Vec::new(),
+        }
     }
 
     /// Rebuilds a range from its exported form. Fails if `hashes` has the wrong length for `[begin, end)`.
@@ -182,6 +187,240 @@ pub fn root_of_leaf_hashes(alg: HashAlg, leaf_hashes: &[Digest]) -> Digest {
     fold_right(alg, &compact_range_of(alg, 0, leaf_hashes).nodes)
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Inclusion and consistency proofs (RFC 6962 §2.1.1-2.1.2, verification as in RFC 9162 §2.1.3.2 and §2.1.4.2).
+// ---------------------------------------------------------------------------------------------------------------
+
+/// No valid proof for a tree of fewer than 2^64 leaves has more elements than this (inclusion ≤ 64, consistency
+/// ≤ 65). Readers of untrusted proofs may stop after `MAX_PROOF_LEN + 1` elements: the proof cannot verify.
+pub const MAX_PROOF_LEN: usize = 128;
+
+/// Largest power of two strictly below `n` (`n >= 2`): the split point `k` of RFC 6962 §2.1.
+fn split_point(n: u64) -> u64 {
+    debug_assert!(n >= 2);
+    1u64 << (63 - (n - 1).leading_zeros())
+}
+
+/// One step of the RFC 9162 verification walk: `true` when the proof element is a left sibling (or the walk is
+/// on the right border), and the bookkeeping shift of `fnode`/`snode`. Shared by the length oracle and the
+/// verifiers so that the two can never disagree.
+#[inline]
+fn walk_step(fnode: &mut u64, snode: &mut u64) -> bool {
+    let left = *fnode & 1 == 1 || *fnode == *snode;
+    if left && *fnode & 1 == 0 {
+        // On the right border: skip the levels where the node has no right sibling.
+        while *fnode & 1 == 0 && *fnode != 0 {
+            *fnode >>= 1;
+            *snode >>= 1;
+        }
+    }
+    *fnode >>= 1;
+    *snode >>= 1;
+    left
+}
+
+/// Number of elements in the inclusion proof of leaf `index` in a tree of `tree_size` leaves, or `None` when
+/// `index >= tree_size` (no proof exists).
+pub fn inclusion_proof_len(index: u64, tree_size: u64) -> Option<usize> {
+    if index >= tree_size {
+        return None;
+    }
+    let (mut fnode, mut snode) = (index, tree_size - 1);
+    let mut n = 0;
+    while snode != 0 {
+        walk_step(&mut fnode, &mut snode);
+        n += 1;
+    }
+    Some(n)
+}
+
+/// Number of elements in the consistency proof from `old_size` to `new_size` leaves, or `None` when no proof is
+/// defined (`old_size == 0` or `old_size > new_size`). Equal sizes need the empty proof.
+pub fn consistency_proof_len(old_size: u64, new_size: u64) -> Option<usize> {
+    if old_size == 0 || old_size > new_size {
+        return None;
+    }
+    if old_size == new_size {
+        return Some(0);
+    }
+    let (mut fnode, mut snode) = (old_size - 1, new_size - 1);
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let mut n = 1; // the seed: the subtree root the walk starts from
+    while snode != 0 {
+        walk_step(&mut fnode, &mut snode);
+        n += 1;
+    }
+    // When `old_size` is a power of two the seed is the old root itself and is left out of the proof.
+    Some(if old_size.is_power_of_two() { n - 1 } else { n })
+}
+
+/// The subtree ranges `[lo, hi)` whose roots form a proof, listed from the leaves up (the proof order): PATH(m,
+/// D[n]) of RFC 6962 §2.1.1 for `consistency == false` (`target` is the leaf index), SUBPROOF(m, D[n], true) of
+/// §2.1.2 otherwise (`target` is the old size, `0 < target <= size`).
+fn proof_ranges(target: u64, size: u64, consistency: bool) -> Vec<(u64, u64)> {
+    // Walk down from the whole tree, recording the sibling range at each split; reversed at the end.
+    let mut out = Vec::new();
+    let (mut lo, mut hi) = (0u64, size);
+    let mut m = target; // index (inclusion) or old size (consistency), relative to `lo`
+    let mut complete = true; // SUBPROOF's `b`: the current subtree is the whole old tree's left part
+    loop {
+        let n = hi - lo;
+        if consistency {
+            if m == n {
+                if !complete {
+                    out.push((lo, hi));
+                }
+                break;
+            }
+        } else if n == 1 {
+            break;
+        }
+        let k = split_point(n);
+        if m < k || (consistency && m == k) {
+            out.push((lo + k, hi));
+            hi = lo + k;
+        } else {
+            out.push((lo, lo + k));
+            lo += k;
+            m -= k;
+            complete = false;
+        }
+    }
+    out.reverse();
+    out
+}
+
+fn roots_of_ranges(alg: HashAlg, leaf_hashes: &[Digest], ranges: &[(u64, u64)]) -> Vec<Digest> {
+    // The ranges are disjoint, so the total work is at most one pass over the leaves; big subtrees are also
+    // split across threads inside `root_of_leaf_hashes`.
+    ranges
+        .par_iter()
+        .map(|&(lo, hi)| root_of_leaf_hashes(alg, &leaf_hashes[lo as usize..hi as usize]))
+        .collect()
+}
+
+/// RFC 6962 §2.1.1 audit path of leaf `index` in the tree of `leaf_hashes`, from the leaf level up.
+pub fn inclusion_proof(alg: HashAlg, leaf_hashes: &[Digest], index: u64) -> Result<Vec<Digest>> {
+    let size = leaf_hashes.len() as u64;
+    if index >= size {
+        return Err(Error::invalid(format!(
+            "leaf index {index} is out of range for a tree of {size} leaves"
+        )));
+    }
+    Ok(roots_of_ranges(alg, leaf_hashes, &proof_ranges(index, size, false)))
+}
+
+/// RFC 6962 §2.1.2 consistency proof from the tree of the first `old_size` leaves to the tree of all of
+/// `leaf_hashes`. Needs `0 < old_size <= len`; equal sizes give the empty proof.
+pub fn consistency_proof(alg: HashAlg, leaf_hashes: &[Digest], old_size: u64) -> Result<Vec<Digest>> {
+    let size = leaf_hashes.len() as u64;
+    if old_size == 0 {
+        return Err(Error::invalid(
+            "a consistency proof needs old_size > 0 (the empty tree proves nothing)",
+        ));
+    }
+    if old_size > size {
+        return Err(Error::invalid(format!(
+            "old_size {old_size} is larger than the tree ({size} leaves)"
+        )));
+    }
+    Ok(roots_of_ranges(alg, leaf_hashes, &proof_ranges(old_size, size, true)))
+}
+
+fn as_digest(bytes: &[u8]) -> Option<&Digest> {
+    bytes.try_into().ok()
+}
+
+/// Verifies an RFC 6962 inclusion proof with the RFC 9162 §2.1.3.2 algorithm.
+///
+/// Returns `false`, never an error, for anything that does not prove inclusion: `index >= tree_size`, a proof
+/// with a different number of elements than `(index, tree_size)` implies, any digest (root, leaf hash, proof
+/// element) that is not 32 bytes, or a mismatching root.
+pub fn verify_inclusion<P: AsRef<[u8]>>(
+    alg: HashAlg,
+    root: &[u8],
+    tree_size: u64,
+    index: u64,
+    leaf_hash: &[u8],
+    proof: &[P],
+) -> bool {
+    if inclusion_proof_len(index, tree_size) != Some(proof.len()) {
+        return false;
+    }
+    let (Some(root), Some(leaf)) = (as_digest(root), as_digest(leaf_hash)) else {
+        return false;
+    };
+    let (mut fnode, mut snode) = (index, tree_size - 1);
+    let mut r = *leaf;
+    for p in proof {
+        let Some(p) = as_digest(p.as_ref()) else {
+            return false;
+        };
+        r = if walk_step(&mut fnode, &mut snode) {
+            alg.node(p, &r)
+        } else {
+            alg.node(&r, p)
+        };
+    }
+    snode == 0 && r == *root
+}
+
+/// Verifies an RFC 6962 consistency proof with the RFC 9162 §2.1.4.2 algorithm.
+///
+/// Conventions at the edges (as the transparency-dev reference vectors expect): `old_size == 0` or
+/// `old_size > new_size` is always `false` (nothing to prove); equal sizes verify iff the proof is empty and the
+/// two roots are the same bytes. Otherwise `false` for a wrong element count, a digest that is not 32 bytes, or a
+/// mismatch of either root.
+pub fn verify_consistency<P: AsRef<[u8]>>(
+    alg: HashAlg,
+    old_root: &[u8],
+    old_size: u64,
+    new_root: &[u8],
+    new_size: u64,
+    proof: &[P],
+) -> bool {
+    if consistency_proof_len(old_size, new_size) != Some(proof.len()) {
+        return false;
+    }
+    if old_size == new_size {
+        return old_root == new_root;
+    }
+    let (Some(old_root), Some(new_root)) = (as_digest(old_root), as_digest(new_root)) else {
+        return false;
+    };
+    let mut elems = Vec::with_capacity(proof.len() + 1);
+    if old_size.is_power_of_two() {
+        elems.push(old_root);
+    }
+    for p in proof {
+        match as_digest(p.as_ref()) {
+            Some(d) => elems.push(d),
+            None => return false,
+        }
+    }
+    let (mut fnode, mut snode) = (old_size - 1, new_size - 1);
+    while fnode & 1 == 1 {
+        fnode >>= 1;
+        snode >>= 1;
+    }
+    let Some((&seed, rest)) = elems.split_first() else {
+        return false;
+    };
+    let (mut fr, mut sr) = (*seed, *seed);
+    for c in rest {
+        if walk_step(&mut fnode, &mut snode) {
+            fr = alg.node(c, &fr);
+            sr = alg.node(c, &sr);
+        } else {
+            sr = alg.node(&sr, c);
+        }
+    }
+    snode == 0 && fr == *old_root && sr == *new_root
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,5 +499,197 @@ mod tests {
         assert!(a.append(&other_alg).is_err());
         assert!(CompactRange::from_parts(alg, 0, 3, vec![l[0]]).is_err());
         assert!(compact_range_of(alg, 2, &l[2..]).root().is_err());
+    }
+
+    /// Textbook PATH(m, D[n]) of RFC 6962 §2.1.1, used as the oracle.
+    fn path(alg: HashAlg, m: usize, leaves: &[Digest]) -> Vec<Digest> {
+        let n = leaves.len();
+        if n <= 1 {
+            return vec![];
+        }
+        let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+        if m < k {
+            let mut p = path(alg, m, &leaves[..k]);
+            p.push(mth(alg, &leaves[k..]));
+            p
+        } else {
+            let mut p = path(alg, m - k, &leaves[k..]);
+            p.push(mth(alg, &leaves[..k]));
+            p
+        }
+    }
+
+    /// Textbook SUBPROOF(m, D[n], b) of RFC 6962 §2.1.2, used as the oracle.
+    fn subproof(alg: HashAlg, m: usize, leaves: &[Digest], b: bool) -> Vec<Digest> {
+        let n = leaves.len();
+        if m == n {
+            return if b { vec![] } else { vec![mth(alg, leaves)] };
+        }
+        let k = 1usize << (usize::BITS - 1 - (n - 1).leading_zeros());
+        if m <= k {
+            let mut p = subproof(alg, m, &leaves[..k], b);
+            p.push(mth(alg, &leaves[k..]));
+            p
+        } else {
+            let mut p = subproof(alg, m - k, &leaves[k..], false);
+            p.push(mth(alg, &leaves[..k]));
+            p
+        }
+    }
+
+    fn flip(p: &[Digest], i: usize) -> Vec<Digest> {
+        let mut q = p.to_vec();
+        q[i][0] ^= 8;
+        q
+    }
+
+    #[test]
+    fn inclusion_proofs_match_the_recursive_definition_and_verify() {
+        for alg in HashAlg::ALL {
+            for n in 1..40usize {
+                let l = leaves(alg, n);
+                let root = mth(alg, &l);
+                for m in 0..n {
+                    let p = inclusion_proof(alg, &l, m as u64).unwrap();
+                    assert_eq!(p, path(alg, m, &l), "n={n} m={m}");
+                    assert_eq!(inclusion_proof_len(m as u64, n as u64), Some(p.len()));
+                    let (idx, sz) = (m as u64, n as u64);
+                    assert!(verify_inclusion(alg, &root, sz, idx, &l[m], &p), "n={n} m={m}");
+                    // Mutations: each must be rejected.
+                    assert!(!verify_inclusion(alg, &root, sz, idx, &l[(m + 1) % n], &p) || n == 1);
+                    assert!(!verify_inclusion(alg, &root, sz * 2, idx, &l[m], &p));
+                    assert!(!verify_inclusion(alg, &root, sz, sz, &l[m], &p));
+                    assert!(!verify_inclusion(
+                        alg,
+                        &root,
+                        sz,
+                        idx,
+                        &l[m],
+                        &[p.clone(), vec![root]].concat()
+                    ));
+                    assert!(!verify_inclusion(
+                        alg,
+                        &root,
+                        sz,
+                        idx,
+                        &l[m],
+                        &[vec![root], p.clone()].concat()
+                    ));
+                    for i in 0..p.len() {
+                        assert!(!verify_inclusion(alg, &root, sz, idx, &l[m], &flip(&p, i)));
+                    }
+                    if !p.is_empty() {
+                        assert!(!verify_inclusion(alg, &root, sz, idx, &l[m], &p[..p.len() - 1]));
+                    }
+                    let mut bad_root = root;
+                    bad_root[31] ^= 1;
+                    assert!(!verify_inclusion(alg, &bad_root, sz, idx, &l[m], &p));
+                    assert!(!verify_inclusion(alg, &root[..31], sz, idx, &l[m], &p));
+                    assert!(!verify_inclusion(alg, &root, sz, idx, &l[m][..31], &p));
+                }
+                assert!(inclusion_proof(alg, &l, n as u64).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn consistency_proofs_match_the_recursive_definition_and_verify() {
+        for alg in HashAlg::ALL {
+            for n in 1..34usize {
+                let l = leaves(alg, n);
+                let new_root = mth(alg, &l);
+                for m in 1..=n {
+                    let old_root = mth(alg, &l[..m]);
+                    let p = consistency_proof(alg, &l, m as u64).unwrap();
+                    assert_eq!(p, subproof(alg, m, &l, true), "n={n} m={m}");
+                    assert_eq!(consistency_proof_len(m as u64, n as u64), Some(p.len()));
+                    let (ms, ns) = (m as u64, n as u64);
+                    assert!(verify_consistency(alg, &old_root, ms, &new_root, ns, &p), "n={n} m={m}");
+                    if m == n {
+                        assert!(p.is_empty());
+                        assert!(!verify_consistency(alg, &old_root, ms, &new_root, ns, &[new_root]));
+                        continue;
+                    }
+                    assert!(!verify_consistency(alg, &new_root, ms, &old_root, ns, &p));
+                    assert!(!verify_consistency(alg, &old_root, ms, &new_root, ns, &[] as &[Digest]));
+                    assert!(!verify_consistency(alg, &old_root, ms - 1, &new_root, ns, &p));
+                    assert!(!verify_consistency(alg, &old_root, ms, &new_root, ns * 2, &p));
+                    assert!(!verify_consistency(
+                        alg,
+                        &old_root,
+                        ms,
+                        &new_root,
+                        ns,
+                        &[p.clone(), vec![old_root]].concat()
+                    ));
+                    assert!(!verify_consistency(
+                        alg,
+                        &old_root,
+                        ms,
+                        &new_root,
+                        ns,
+                        &[vec![p[0]], p.clone()].concat()
+                    ));
+                    assert!(!verify_consistency(
+                        alg,
+                        &old_root,
+                        ms,
+                        &new_root,
+                        ns,
+                        &p[..p.len() - 1]
+                    ));
+                    for i in 0..p.len() {
+                        assert!(
+                            !verify_consistency(alg, &old_root, ms, &new_root, ns, &flip(&p, i)),
+                            "n={n} m={m} i={i}"
+                        );
+                    }
+                }
+                assert!(consistency_proof(alg, &l, 0).is_err());
+                assert!(consistency_proof(alg, &l, n as u64 + 1).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn proof_lengths_stay_in_bounds_for_huge_trees() {
+        for (a, b) in [
+            (0u64, u64::MAX),
+            (u64::MAX - 1, u64::MAX),
+            (1 << 63, u64::MAX),
+            (12345, 1 << 40),
+        ] {
+            let inc = inclusion_proof_len(a, b).unwrap();
+            assert!(inc <= 64);
+            const { assert!(65 <= MAX_PROOF_LEN) };
+            if a > 0 {
+                let c = consistency_proof_len(a, b).unwrap();
+                assert!(c <= 65);
+            }
+        }
+        assert_eq!(inclusion_proof_len(5, 5), None);
+        assert_eq!(consistency_proof_len(0, 5), None);
+        assert_eq!(consistency_proof_len(6, 5), None);
+        // Equal sizes: empty proof and identical roots; size 0 never verifies.
+        let e = HashAlg::Sha256.empty_root();
+        assert!(!verify_consistency(HashAlg::Sha256, &e, 0, &e, 0, &[] as &[Digest]));
+        assert!(!verify_consistency(HashAlg::Sha256, &e, 0, &e, 3, &[] as &[Digest]));
+    }
+
+    #[test]
+    fn large_proofs_use_the_parallel_path_and_still_verify() {
+        let alg = HashAlg::Blake3;
+        let n = 3 * PAR_THRESHOLD + 5;
+        let l = leaves(alg, n);
+        let root = root_of_leaf_hashes(alg, &l);
+        for m in [0, 1, PAR_THRESHOLD, n - 1] {
+            let p = inclusion_proof(alg, &l, m as u64).unwrap();
+            assert!(verify_inclusion(alg, &root, n as u64, m as u64, &l[m], &p));
+        }
+        for m in [1, PAR_THRESHOLD + 3, n - 1] {
+            let p = consistency_proof(alg, &l, m as u64).unwrap();
+            let old = root_of_leaf_hashes(alg, &l[..m]);
+            assert!(verify_consistency(alg, &old, m as u64, &root, n as u64, &p));
+        }
     }
 }
