@@ -10,6 +10,28 @@ __all__ = [
     "InvalidArgumentError",
     "CsvFormatError",
     "ProofError",
+    "AuditLogError",
+    "PackageError",
+    "ZipFormatError",
+    "UnsafePathError",
+    "DuplicateEntryError",
+    "InvalidHashError",
+    "MissingEntryError",
+    "UnexpectedEntryError",
+    "BlobMismatchError",
+    "DecompressionBombError",
+    "CborError",
+    "ManifestError",
+    "CapabilityError",
+    "SignatureError",
+    "TrustError",
+    "KeyFileError",
+    "ComplianceError",
+    "PolicyError",
+    "ComplianceManifestError",
+    "ComplianceProofError",
+    "BundleError",
+    "RegistryError",
 ]
 
 
@@ -51,3 +73,98 @@ class CsvFormatError(CapfastError, ValueError):
 
 class ProofError(CapfastError, ValueError):
     """A malformed proof or compact range (wrong sizes, wrong hash lengths, non-adjacent ranges)."""
+
+
+class AuditLogError(CapfastError, ValueError):
+    """An audit log that cannot be extended (unreadable or inconsistent last entry) or an invalid event."""
+
+
+class PackageError(CapfastError, ValueError):
+    """A CAP package (``.cap``), its metadata or its build input is invalid. Subclasses name the exact problem."""
+
+
+class ZipFormatError(PackageError):
+    """The ZIP container is malformed: truncated, overlapping or gapped entries, a non-STORED or encrypted entry,
+    local header vs central directory mismatch, CRC mismatch, trailing data, too many entries."""
+
+
+class UnsafePathError(PackageError):
+    """A path (ZIP entry name, index path, entry point, app-folder file) that could escape or confuse the target:
+    ``..``, absolute, drive letter, backslash, NUL/control characters, reserved names, symlinks."""
+
+
+class DuplicateEntryError(PackageError):
+    """The same name twice: a duplicate ZIP entry, a duplicate CBOR map key, or index paths that collide."""
+
+
+class InvalidHashError(PackageError):
+    """A blob hash that is not 64 lowercase hexadecimal characters."""
+
+
+class MissingEntryError(PackageError):
+    """A required ``_cap/`` entry or a blob referenced by the index is missing."""
+
+
+class UnexpectedEntryError(PackageError):
+    """An entry that has no place in a CAP package: unknown name, misnamed or unreferenced blob."""
+
+
+class BlobMismatchError(PackageError):
+    """A blob whose decompressed size or SHA-256 differs from the index, or whose zstd payload is corrupt."""
+
+
+class DecompressionBombError(PackageError):
+    """A blob that would decompress past its declared size or a cap (per-blob size, ratio, total, window)."""
+
+
+class CborError(PackageError):
+    """CBOR that is malformed or not in the single accepted encoding (non-shortest, indefinite, tags, trailing)."""
+
+
+class ManifestError(PackageError):
+    """A manifest, ``Cap.toml`` or index that violates the CAP 1.0 schema or capfast's validation rules."""
+
+
+class CapabilityError(ManifestError):
+    """A capability declaration or policy overlay that violates the CAP 1.0 capability grammar (spec §8)."""
+
+
+class SignatureError(PackageError):
+    """A root or signature that does not verify: root mismatch, wrong key, malformed or small-order key,
+    non-canonical signature."""
+
+
+class TrustError(PackageError):
+    """No trusted key to verify with (the embedded key alone is never enough), a key that differs from the pinned
+    one, or a key rotation that the old key did not attest."""
+
+
+class KeyFileError(CapfastError, ValueError):
+    """A key, attestation or signed-manifest file (cap-key.v1, cap-attestation.v1, cap-agent formats) that is
+    malformed or inconsistent: wrong schema or size, a KID that does not match the public key, a private key that
+    does not match its metadata."""
+
+
+class ComplianceError(CapfastError, ValueError):
+    """Root of the LkSG pipeline's errors (``capfast.lksg``): policies, manifests, proofs, bundles, registry."""
+
+
+class PolicyError(ComplianceError):
+    """A policy file (lksg.v1 or PolicyV2) that cannot be parsed or fails validation; the message lists why."""
+
+
+class ComplianceManifestError(ComplianceError):
+    """A manifest.v1.0 file that is malformed, or an input (commitments, audit log) it is built from."""
+
+
+class ComplianceProofError(ComplianceError):
+    """A compliance proof (proof.v0 or merkle-disclosure-v1) that is malformed or cannot be built."""
+
+
+class BundleError(ComplianceError):
+    """A cap-bundle.v1 bundle that cannot be read or written: unsafe name, over a size or count limit, bad
+    ``_meta.json``, existing output."""
+
+
+class RegistryError(ComplianceError):
+    """A registry file or entry that is malformed, or a lookup that found nothing."""

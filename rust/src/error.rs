@@ -11,6 +11,7 @@ pub enum CsvErrorKind {
     RaggedRow,
     InvalidUtf8,
     Quote,
+    LineEnding,
     TooLarge,
 }
 
@@ -23,9 +24,22 @@ impl fmt::Display for CsvErrorKind {
             CsvErrorKind::RaggedRow => "ragged row",
             CsvErrorKind::InvalidUtf8 => "invalid UTF-8",
             CsvErrorKind::Quote => "malformed quoting",
+            CsvErrorKind::LineEnding => "malformed line ending",
             CsvErrorKind::TooLarge => "too large",
         })
     }
+}
+
+/// Which rule a CAP package broke; each kind maps to its own Python exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageErrorKind {
+    ZipFormat,
+    UnsafePath,
+    DuplicateEntry,
+    InvalidHash,
+    MissingEntry,
+    BlobMismatch,
+    DecompressionBomb,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +53,9 @@ pub enum Error {
     /// A proof or compact range is malformed (wrong length, inconsistent sizes).
     #[error("{0}")]
     Proof(String),
+    /// A CAP package (ZIP container, blob, index data) violates the format or a safety cap.
+    #[error("{message}")]
+    Package { kind: PackageErrorKind, message: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -48,6 +65,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     pub fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
+    }
+    pub fn package(kind: PackageErrorKind, message: impl Into<String>) -> Self {
+        Error::Package { kind, message: message.into() }
     }
     pub fn csv(line: u64, kind: CsvErrorKind, message: impl Into<String>) -> Self {
         Error::Csv { line, kind, message: message.into() }

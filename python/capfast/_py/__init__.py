@@ -3,6 +3,70 @@
 Each area lives in its own module (``_py/merkle.py`` twins ``rust/src/py/merkle.rs``) and is re-exported here.
 """
 
-from capfast._py.merkle import merkle_leaf_hash, merkle_root
+from capfast._py.cap import (
+    cap_index_rows,
+    cap_pack_files,
+    cap_read_blob,
+    cap_root,
+    cap_verify_blobs,
+    missing_blobs,
+    zip_entries,
+    zip_write,
+)
+from capfast._py.commit import (
+    commit_csv,
+    commit_prove,
+    commit_row_cbor,
+    commit_row_leaf,
+    commit_row_salt,
+    commit_rows,
+)
+from capfast._py.ed25519 import (
+    ed25519_generate,
+    ed25519_public_key,
+    ed25519_sign,
+    ed25519_verify,
+    ed25519_verify_batch,
+    ed25519_verify_batch_all,
+)
+from capfast._py.hashes import hash_bytes
+from capfast._py.merkle import (
+    MerkleBuilder,
+    merkle_consistency_proof,
+    merkle_inclusion_proof,
+    merkle_leaf_hash,
+    merkle_root,
+    merkle_verify_consistency,
+    merkle_verify_inclusion,
+)
 
-__all__ = ["merkle_leaf_hash", "merkle_root"]
+__all__ = [
+    "cap_index_rows",
+    "cap_pack_files",
+    "cap_read_blob",
+    "cap_root",
+    "cap_verify_blobs",
+    "missing_blobs",
+    "zip_entries",
+    "zip_write",
+    "commit_csv",
+    "commit_prove",
+    "commit_row_cbor",
+    "commit_row_leaf",
+    "commit_row_salt",
+    "commit_rows",
+    "ed25519_generate",
+    "ed25519_public_key",
+    "ed25519_sign",
+    "ed25519_verify",
+    "ed25519_verify_batch",
+    "ed25519_verify_batch_all",
+    "hash_bytes",
+    "MerkleBuilder",
+    "merkle_consistency_proof",
+    "merkle_inclusion_proof",
+    "merkle_leaf_hash",
+    "merkle_root",
+    "merkle_verify_consistency",
+    "merkle_verify_inclusion",
+]

@@ -1,6 +1,9 @@
 //! The PyO3 binding layer: argument conversion, GIL release, buffer access and error mapping. No algorithms here.
 
 mod buffer;
+mod cap;
+mod commit;
+mod ed25519;
 mod errors;
 mod merkle;
 
@@ -28,5 +31,8 @@ pub(crate) fn hash_alg(name: &str) -> PyResult<crate::hash::HashAlg> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     merkle::register(m)?;
+    commit::register(m)?;
+    cap::register(m)?;
+    ed25519::register(m)?;
     Ok(())
 }

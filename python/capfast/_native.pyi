@@ -1,0 +1,130 @@
+"""Type stubs for ``capfast._native``, the Rust core. One section per area; ``capfast._py`` mirrors every name.
+
+Bytes-like arguments accept ``bytes``, ``bytearray``, C-contiguous ``memoryview``, ``array('B')`` and numpy
+``uint8`` arrays (``str`` is a ``TypeError``, a non-contiguous buffer a ``BufferError``).
+"""
+
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal, final
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+__version__: str
+
+HashName = Literal["blake3", "sha3-256", "sha256"]
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hashes and RFC 6962 Merkle trees (rust/src/py/merkle.rs; twins in _py/hashes.py and _py/merkle.py)
+# Sizes and indices: ints in [0, 2**64) (TypeError for other types, InvalidArgumentError out of range).
+# merkle_verify_* return False for every claim that does not verify, including digests that are not 32 bytes.
+# ---------------------------------------------------------------------------------------------------------------
+
+def hash_bytes(data: Buffer, hash: HashName = "blake3") -> bytes: ...
+def merkle_leaf_hash(data: Buffer, hash: HashName = "blake3") -> bytes: ...
+def merkle_root(leaves: Iterable[Buffer], hash: HashName = "blake3") -> bytes: ...
+def merkle_inclusion_proof(leaves: Iterable[Buffer], index: int, hash: HashName = "blake3") -> list[bytes]: ...
+def merkle_consistency_proof(leaves: Iterable[Buffer], old_size: int, hash: HashName = "blake3") -> list[bytes]: ...
+def merkle_verify_inclusion(
+    root: Buffer,
+    tree_size: int,
+    index: int,
+    leaf_hash: Buffer,
+    proof: Iterable[Buffer],
+    hash: HashName = "blake3",
+) -> bool: ...
+def merkle_verify_consistency(
+    old_root: Buffer,
+    old_size: int,
+    new_root: Buffer,
+    new_size: int,
+    proof: Iterable[Buffer],
+    hash: HashName = "blake3",
+) -> bool: ...
+
+@final
+class MerkleBuilder:
+    """Streaming RFC 6962 builder over leaves [begin, end); thread-safe; O(log n) state. ``begin=None`` means 0."""
+
+    def __new__(cls, hash: HashName = "blake3", begin: int | None = None) -> MerkleBuilder: ...
+    @staticmethod
+    def from_compact_range(hash: HashName, begin: int, end: int, hashes: Iterable[Buffer]) -> MerkleBuilder: ...
+    def append(self, data: Buffer) -> None: ...
+    def append_leaf_hash(self, leaf_hash: Buffer) -> None: ...
+    def extend(self, leaves: Iterable[Buffer]) -> None: ...
+    def merge(self, other: MerkleBuilder) -> None: ...
+    def root(self) -> bytes: ...
+    def compact_range(self) -> tuple[int, int, list[bytes]]: ...
+    @property
+    def hash(self) -> str: ...
+    @property
+    def begin(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def size(self) -> int: ...
+
+# --- Ed25519 (rust/src/py/ed25519.rs; rule: docs/ed25519-validity.md) --------------------------------------------
+# Batch arguments: a sequence of bytes-like objects, or a C-contiguous 2-D uint8 buffer read in place
+# (numpy (n, 32) keys, (n, 64) signatures, (n, m) messages). Wrong sizes raise InvalidArgumentError.
+
+def ed25519_generate() -> tuple[bytes, bytes]:
+    """A fresh (32-byte secret seed, 32-byte public key) from the OS random source."""
+
+def ed25519_public_key(sk: Buffer) -> bytes: ...
+def ed25519_sign(sk: Buffer, msg: Buffer) -> bytes:
+    """RFC 8032 signature; the public key is derived from the seed, never supplied."""
+
+def ed25519_verify(pk: Buffer, msg: Buffer, sig: Buffer) -> bool: ...
+def ed25519_verify_batch(pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer) -> list[bool]:
+    """Per-signature verdicts, identical to ed25519_verify (random linear combination, bisected on failure)."""
+
+def ed25519_verify_batch_all(pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer) -> bool:
+    """True iff every signature is valid (an empty batch is)."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commitment engine (rust/src/py/commit.rs; twin in _py/commit.py). Public API: capfast/commit.py.
+# commit_csv/commit_rows return (columns in header order, row count, root, concatenated 32-byte leaf hashes or
+# None). Leaf of row i = H(0x00 ‖ salt_i ‖ cbor_i) (no salt without a key); salt_i = BLAKE3-keyed(salt_key,
+# b"capfast.commit.salt.v1" ‖ u64_be(i)). CSV errors: CsvFormatError(message, line, kind).
+# ---------------------------------------------------------------------------------------------------------------
+
+def commit_csv(
+    source: str | Buffer | object,
+    hash: HashName = "blake3",
+    columns: Sequence[str] | None = None,
+    salt_key: Buffer | None = None,
+    retain_leaves: bool = True,
+    progress: Callable[[int, int | None], object] | None = None,
+    chunk_size: int = 0,
+    max_record: int = 0,
+) -> tuple[list[str], int, bytes, bytes | None]:
+    """Commit a CSV: a str path (streamed by Rust), a bytes-like (read in place) or a binary file object.
+
+    Runs with the GIL released, in parallel; ``progress(bytes_done, total)`` between chunks (signals checked there).
+    ``chunk_size``/``max_record``: 0 = defaults (4 MiB, 64 MiB).
+    """
+
+def commit_rows(
+    rows: Iterable[Mapping[str, str]],
+    columns: Sequence[str] | None = None,
+    hash: HashName = "blake3",
+    salt_key: Buffer | None = None,
+    retain_leaves: bool = True,
+) -> tuple[list[str], int, bytes, bytes | None]:
+    """Commit an iterable of mappings (values must be str); columns default to the first row's keys."""
+
+def commit_row_cbor(columns: Sequence[str], values: Sequence[str]) -> bytes:
+    """Deterministic CBOR map (RFC 8949 §4.2.1) of one row."""
+
+def commit_row_leaf(columns: Sequence[str], values: Sequence[str], salt: Buffer | None = None, hash: HashName = "blake3") -> bytes:
+    """H(0x00 ‖ salt ‖ cbor(row)), salt omitted when None."""
+
+def commit_row_salt(salt_key: Buffer, index: int) -> bytes:
+    """The 32-byte salt of row ``index``."""
+
+def commit_prove(leaves: Buffer, index: int, hash: HashName = "blake3") -> list[bytes]:
+    """RFC 6962 audit path of leaf ``index`` from concatenated 32-byte leaf hashes."""
