@@ -1,0 +1,369 @@
+"""CAP 1.0 package commands: ``cap build|verify|inspect|extract|diff``, ``cap trust pin|list|unpin|rotate|attest``,
+``cap caps check`` and ``cap keys generate`` (CAP publisher key files, added to the ``keys`` group).
+
+Exit codes: 0 success; 1 verification failed (bad signature, untrusted key, tampered or hostile package, a
+capability denied by ``caps check``); 2 bad input (malformed Cap.toml, key file or options); 3 I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from capfast.cli._output import EXIT_USAGE, EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+
+__all__ = ["register"]
+
+
+def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
+    sub = parent.add_subparsers(dest=dest, metavar="SUBCOMMAND", parser_class=CapArgumentParser)
+    sub.required = True
+    return sub
+
+
+def _existing_subparsers(parser: argparse.ArgumentParser) -> Any:
+    for action in parser._actions:  # noqa: SLF001 - argparse exposes no public accessor
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            return action
+    return None
+
+
+def register(subparsers: Any) -> None:
+    """Add the package commands (and ``keys generate`` to an existing or new ``keys`` group)."""
+    keys_group = subparsers.choices.get("keys")
+    if keys_group is None:
+        keys_group = subparsers.add_parser("keys", help="signing keys", description="Signing keys.")
+    keys_sub = _existing_subparsers(keys_group) or _sub(keys_group, "keys_command")
+    p = keys_sub.add_parser(
+        "generate", help="generate CAP publisher keys (publisher.ed25519.sk.json / .pk.json)",
+        description="Write publisher.ed25519.sk.json (0600) and publisher.ed25519.pk.json into --out, in the "
+        "reference CAP tool's format. Refuses to overwrite without --force.")
+    p.add_argument("--out", type=Path, default=Path("keys"), help="output directory (./keys)")
+    p.add_argument("--force", action="store_true", help="overwrite existing key files")
+    add_common_options(p)
+    p.set_defaults(func=run_keys_generate)
+
+    p = subparsers.add_parser("build", help="build a signed .cap from Cap.toml",
+                              description="Build a reproducible, signed .cap package from a Cap.toml app folder.")
+    p.add_argument("manifest", nargs="?", type=Path, default=None, help="Cap.toml (or use --manifest)")
+    p.add_argument("--manifest", dest="manifest_opt", type=Path, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--key", required=True, type=Path, help="publisher.ed25519.sk.json")
+    p.add_argument("--out", required=True, type=Path, help="output .cap")
+    p.add_argument("--level", type=int, default=10, help="zstd level 1-19 (10, as the reference)")
+    add_common_options(p)
+    p.set_defaults(func=run_build)
+
+    p = subparsers.add_parser(
+        "verify", help="verify a .cap with a given or pinned key (exit 1 if it fails)",
+        description="Check the root and the Ed25519 signature with --pubkey or the key pinned for the app id "
+        "(the embedded key is never enough). --full also decompresses every blob and checks size and SHA-256.")
+    p.add_argument("cap", type=Path)
+    _key_options(p)
+    p.add_argument("--full", action="store_true", help="also check every blob")
+    add_common_options(p)
+    p.set_defaults(func=run_verify)
+
+    p = subparsers.add_parser("inspect", help="show a .cap's manifest, capabilities, files and trust status")
+    p.add_argument("cap", type=Path)
+    _key_options(p)
+    add_common_options(p)
+    p.set_defaults(func=run_inspect)
+
+    p = subparsers.add_parser(
+        "extract", help="verify fully, then extract the app files into a new directory",
+        description="Verify (signature + every blob) first; then write the virtual files into --out, which must not "
+        "exist or be empty. Written in a staging directory and renamed into place: nothing outside --out.")
+    p.add_argument("cap", type=Path)
+    p.add_argument("--out", required=True, type=Path, help="target directory")
+    _key_options(p)
+    add_common_options(p)
+    p.set_defaults(func=run_extract)
+
+    p = subparsers.add_parser("diff", help="paths added/removed/changed between two .cap and the download size")
+    p.add_argument("old", type=Path)
+    p.add_argument("new", type=Path)
+    add_common_options(p)
+    p.set_defaults(func=run_diff)
+
+    trust = subparsers.add_parser("trust", help="pinned CAP publisher keys per app id")
+    tsub = _sub(trust, "trust_command")
+    p = tsub.add_parser("pin", help="pin a publisher key for an app id")
+    p.add_argument("app_id")
+    p.add_argument("--pubkey", required=True, type=Path, help="publisher.ed25519.pk.json")
+    p.add_argument("--replace", action="store_true", help="replace a different pinned key (no attestation)")
+    _store_option(p)
+    p.set_defaults(func=run_trust_pin)
+    p = tsub.add_parser("list", help="list pinned keys")
+    _store_option(p)
+    p.set_defaults(func=run_trust_list)
+    p = tsub.add_parser("unpin", help="remove a pin")
+    p.add_argument("app_id")
+    _store_option(p)
+    p.set_defaults(func=run_trust_unpin)
+    p = tsub.add_parser("attest", help="sign a rotation attestation with the OLD secret key")
+    p.add_argument("app_id")
+    p.add_argument("--key", required=True, type=Path, help="old publisher.ed25519.sk.json")
+    p.add_argument("--new-pubkey", required=True, type=Path, help="new publisher.ed25519.pk.json")
+    p.add_argument("--out", required=True, type=Path, help="attestation file (hex)")
+    add_common_options(p)
+    p.set_defaults(func=run_trust_attest)
+    p = tsub.add_parser("rotate", help="replace the pinned key, if the pinned key attested the new one")
+    p.add_argument("app_id")
+    p.add_argument("--pubkey", required=True, type=Path, help="new publisher.ed25519.pk.json")
+    p.add_argument("--attestation", required=True, type=Path, help="file written by 'cap trust attest'")
+    _store_option(p)
+    p.set_defaults(func=run_trust_rotate)
+
+    caps = subparsers.add_parser("caps", help="capability inspection and policy checks")
+    csub = _sub(caps, "caps_command")
+    p = csub.add_parser(
+        "check", help="requested capabilities vs an enterprise overlay (exit 1 if anything is denied)",
+        description="Print the package's requested capabilities and the effective set under --overlay (JSON or "
+        "TOML; it can only restrict). --allow KIND[=TARGET] asks whether one operation is allowed. Exit 1 if the "
+        "overlay removes a requested capability or an --allow query is denied.")
+    p.add_argument("cap", type=Path, help=".cap package or Cap.toml")
+    p.add_argument("--overlay", type=Path, default=None, help="policy overlay (.json or .toml)")
+    p.add_argument("--allow", action="append", default=[], metavar="KIND[=TARGET]",
+                   help="e.g. network=https://api.example.org/x, filesystem=documents://app/a.txt, kv_store")
+    add_common_options(p)
+    p.set_defaults(func=run_caps_check)
+
+
+def _key_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--pubkey", type=Path, default=None, help="publisher.ed25519.pk.json to verify with")
+    _store_option(p, common=False)
+
+
+def _store_option(p: argparse.ArgumentParser, common: bool = True) -> None:
+    p.add_argument("--store", type=Path, default=None,
+                   help="trust store (default $CAPFAST_TRUST_STORE or ~/.config/capfast/known_publishers.json)")
+    if common:
+        add_common_options(p)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from capfast.cap.trust import TrustStore
+
+    return TrustStore(args.store)
+
+
+def _pubkey(args: argparse.Namespace) -> bytes | None:
+    from capfast.cap.keys import load_public_key
+
+    return None if args.pubkey is None else load_public_key(args.pubkey)
+
+
+def run_keys_generate(args: argparse.Namespace) -> int:
+    from capfast.cap.keys import generate_keys
+
+    try:
+        sk, pk = generate_keys(args.out, force=args.force)
+    except FileExistsError as exc:
+        raise CliError(str(exc), EXIT_USAGE, "pass --force to overwrite") from None
+    emit(args, {"ok": True, "secret_key": str(sk), "public_key": str(pk)}, f"Wrote:\n  {sk}\n  {pk}")
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from capfast.cap.keys import load_secret_key
+    from capfast.cap.package import build
+
+    manifest = args.manifest or args.manifest_opt
+    if manifest is None:
+        raise CliError("no Cap.toml given", EXIT_USAGE, "cap build path/to/Cap.toml --key SK --out OUT.cap")
+    result = build(manifest, load_secret_key(args.key), args.out, level=args.level)
+    emit(args, {"ok": True, "path": str(result.path), "root": result.root.hex(), "size": result.size,
+                "files": len(result.index), "app_id": result.manifest.app_id},
+         f"Built: {result.path} ({result.size} bytes, {len(result.index)} files, root {result.root.hex()})")
+    return 0
+
+
+def _failed(args: argparse.Namespace, exc: Exception, what: str) -> int:
+    kind = type(exc).__name__
+    emit(args, {"ok": False, "error": str(exc), "error_type": kind}, f"FAILED ({kind}): {exc}")
+    return EXIT_VERIFY_FAILED
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from capfast.cap.package import Package
+    from capfast.errors import PackageError
+
+    key = _pubkey(args)
+    try:
+        pkg = Package.open(args.cap)
+        res = pkg.verify(key, trust_store=_store(args), full=args.full)
+    except PackageError as exc:
+        return _failed(args, exc, "verify")
+    mode = "full (signature + all blob hashes)" if args.full else "signature only"
+    emit(args, {**res.to_dict(), "app_id": pkg.app_id},
+         f"OK: {args.cap} [{mode}] [{res.key_source} key {res.public_key.hex()}]"
+         + "".join(f"\nwarning: {w}" for w in res.warnings))
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    from capfast.cap.capabilities import parse_capabilities
+    from capfast.cap.package import Package
+    from capfast.errors import PackageError
+
+    pkg = Package.open(args.cap)
+    try:
+        res = pkg.verify(_pubkey(args), trust_store=_store(args))
+        status = f"OK ({res.key_source} key)"
+    except PackageError as exc:
+        status = f"NOT VERIFIED: {exc}"
+    caps = parse_capabilities(pkg.manifest.capabilities)
+    files = [{"path": p, "hash": e.hash, "size": e.size, "compressed_size": e.compressed_size, "mime": e.mime}
+             for p, e in pkg.index.files.items()]
+    data = {"ok": True, "status": status, "root": pkg.root.hex(), "signature": pkg.signature.hex(),
+            "embedded_key": pkg.embedded_key.hex() if pkg.embedded_key else None,
+            "embedded_key_note": "convenience only; never sufficient to trust the package",
+            "manifest": pkg.manifest.data, "capabilities": caps.report(), "files": files}
+
+    def human() -> str:
+        app = pkg.manifest.data["app"]
+        lines = [f"Status:    {status}", f"Root:      {pkg.root.hex()}",
+                 f"Signature: {pkg.signature[:8].hex()}...",
+                 f"Embedded key: {data['embedded_key'] or '(none)'} (convenience only, not trusted)",
+                 f"App:       {app['id']} {app['version']} \"{app['name']}\" by {app['publisher']}",
+                 f"UI:        {pkg.manifest.ui}" + (f"  core: {pkg.manifest.core_wasm}" if pkg.manifest.core_wasm else ""),
+                 "Capabilities:", caps.render(), f"Files ({len(files)}):"]
+        for f in files:
+            ratio = f["compressed_size"] / f["size"] if f["size"] else 0
+            lines.append(f"  {f['path']}  {f['size']} -> {f['compressed_size']} ({ratio:.0%})")
+        return "\n".join(lines)
+
+    emit(args, data, human)
+    return 0
+
+
+def run_extract(args: argparse.Namespace) -> int:
+    from capfast.cap.package import Package
+    from capfast.errors import PackageError
+
+    key = _pubkey(args)
+    try:
+        pkg = Package.open(args.cap)
+        res = pkg.extract(args.out, key, trust_store=_store(args))
+    except PackageError as exc:
+        return _failed(args, exc, "extract")
+    except FileExistsError as exc:
+        raise CliError(str(exc), EXIT_USAGE, "choose a new or empty --out directory") from None
+    emit(args, {**res.to_dict(), "out": str(args.out)},
+         f"Extracted {res.files} files to {args.out} (verified with the {res.key_source} key)")
+    return 0
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    from capfast.cap.delta import diff
+    from capfast.cap.package import Package
+
+    d = diff(Package.open(args.old), Package.open(args.new))
+
+    def human() -> str:
+        lines = [f"{k}: {a!r} -> {b!r}" for k, (a, b) in d["manifest"].items()]
+        lines += [f"+ {f['path']} ({f['size']} bytes)" for f in d["added"]]
+        lines += [f"- {f['path']} ({f['size']} bytes)" for f in d["removed"]]
+        lines += [f"~ {f['path']} ({f['old_size']} -> {f['new_size']} bytes)" for f in d["changed"]]
+        lines.append(f"Summary: {len(d['added'])} added, {len(d['removed'])} removed, {len(d['changed'])} modified, "
+                     f"{d['unchanged']} unchanged; download {d['download_blobs']} blobs, {d['download_bytes']} bytes")
+        return "\n".join(lines)
+
+    emit(args, {"ok": True, **d}, human)
+    return 0
+
+
+def run_trust_pin(args: argparse.Namespace) -> int:
+    from capfast.cap.keys import load_public_key
+
+    key = load_public_key(args.pubkey)
+    _store(args).pin(args.app_id, key, replace=args.replace)
+    emit(args, {"ok": True, "app_id": args.app_id, "public_key": key.hex()}, f"Pinned {args.app_id} -> {key.hex()}")
+    return 0
+
+
+def run_trust_list(args: argparse.Namespace) -> int:
+    items = _store(args).items()
+    emit(args, {"ok": True, "pins": dict(items)},
+         "\n".join(f"{a} -> {p['pubkey_hex']} (first: {p.get('first_seen')}, last: {p.get('last_seen')})"
+                   for a, p in items) or "No pinned publisher keys.")
+    return 0
+
+
+def run_trust_unpin(args: argparse.Namespace) -> int:
+    existed = _store(args).unpin(args.app_id)
+    emit(args, {"ok": True, "app_id": args.app_id, "removed": existed},
+         f"Unpinned {args.app_id}" if existed else f"{args.app_id} was not pinned")
+    return 0
+
+
+def run_trust_attest(args: argparse.Namespace) -> int:
+    from capfast._io import atomic_write
+    from capfast.cap.keys import load_public_key, load_secret_key
+    from capfast.cap.trust import attest_rotation
+
+    sig = attest_rotation(load_secret_key(args.key), args.app_id, load_public_key(args.new_pubkey))
+    atomic_write(args.out, sig.hex() + "\n")
+    emit(args, {"ok": True, "attestation": sig.hex(), "out": str(args.out)}, f"Wrote attestation {args.out}")
+    return 0
+
+
+def run_trust_rotate(args: argparse.Namespace) -> int:
+    from capfast.cap.keys import load_public_key
+    from capfast.errors import TrustError
+
+    key = load_public_key(args.pubkey)
+    try:
+        att = bytes.fromhex(args.attestation.read_text().strip())
+    except ValueError:
+        raise CliError(f"{args.attestation}: not a hex attestation", EXIT_USAGE) from None
+    try:
+        _store(args).rotate(args.app_id, key, att)
+    except TrustError as exc:
+        return _failed(args, exc, "rotate")
+    emit(args, {"ok": True, "app_id": args.app_id, "public_key": key.hex()}, f"Rotated {args.app_id} -> {key.hex()}")
+    return 0
+
+
+def _load_overlay(path: Path) -> dict[str, Any]:
+    text = path.read_text(encoding="utf-8")
+    try:
+        doc = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise CliError(f"{path}: cannot parse overlay: {exc}", EXIT_USAGE) from None
+    if not isinstance(doc, dict):
+        raise CliError(f"{path}: overlay must be an object/table", EXIT_USAGE)
+    return doc
+
+
+def run_caps_check(args: argparse.Namespace) -> int:
+    from capfast.cap.capabilities import parse_capabilities
+    from capfast.cap.manifest import Manifest
+    from capfast.cap.package import Package
+
+    manifest = Manifest.from_toml(args.cap) if args.cap.suffix == ".toml" else Package.open(args.cap).manifest
+    requested = parse_capabilities(manifest.capabilities)
+    effective = requested.apply_overlay(_load_overlay(args.overlay)) if args.overlay else requested
+    req, eff = requested.report(), effective.report()
+    restricted = [k for k in req if k != "warnings" and req[k] != eff[k]]
+    queries = []
+    for q in args.allow:
+        kind, _, target = q.partition("=")
+        queries.append({"query": q, "allowed": effective.allows(kind, target or None)})
+    denied = bool(restricted) or any(not q["allowed"] for q in queries)
+    data = {"ok": not denied, "app_id": manifest.app_id, "requested": req, "effective": eff,
+            "restricted": restricted, "queries": queries}
+
+    def human() -> str:
+        lines = [f"{manifest.app_id}: requested capabilities", requested.render()]
+        if args.overlay:
+            lines += [f"effective under {args.overlay}:", effective.render()]
+            lines.append("restricted by policy: " + (", ".join(restricted) if restricted else "nothing"))
+        lines += [f"{'ALLOWED' if q['allowed'] else 'DENIED'}: {q['query']}" for q in queries]
+        return "\n".join(lines)
+
+    emit(args, data, human)
+    return EXIT_VERIFY_FAILED if denied else 0
