@@ -1,0 +1,217 @@
+"""The CAP 1.0 index: virtual path → blob reference, with the reference CBOR encoding (cap-format.md §2.3)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from capfast._backend import core
+from capfast.cap import cbor
+from capfast.cap.paths import check_collisions, check_vpath, vpaths_look_safe
+from capfast.errors import BlobMismatchError, CborError, DuplicateEntryError, InvalidHashError, ManifestError
+
+__all__ = ["FileEntry", "Index", "guess_mime", "check_hash", "MAX_INDEX_BYTES", "MAX_INDEX_ENTRIES"]
+
+MAX_INDEX_BYTES = 256 << 20
+MAX_INDEX_ENTRIES = 2_000_000
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+# mime_guess 2.0.5 answers for the extensions an app ships (cap-format.md §1.4); anything else: no mime.
+_MIME = {
+    "html": "text/html", "htm": "text/html", "js": "text/javascript", "mjs": "application/javascript",
+    "css": "text/css", "wasm": "application/wasm", "json": "application/json", "svg": "image/svg+xml",
+    "png": "image/png", "txt": "text/plain", "map": "text/plain", "md": "text/markdown",
+    "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "ico": "image/x-icon",
+    "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "xml": "text/xml", "csv": "text/csv",
+}
+
+
+def guess_mime(vpath: str) -> str | None:
+    """The mime type the reference builder records for ``vpath`` (by extension, case-insensitive), or None."""
+    name = vpath.rsplit("/", 1)[-1]
+    if "." not in name:
+        return None
+    return _MIME.get(name.rsplit(".", 1)[1].lower())
+
+
+def check_hash(value: Any, where: str = "hash") -> str:
+    """Return ``value`` if it is 64 lowercase hex characters, else raise :class:`InvalidHashError`."""
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
+        raise InvalidHashError(f"{where}: {str(value)[:80]!r} is not 64 lowercase hex characters")
+    return value
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One index entry. ``hash`` is the lowercase hex SHA-256 of the raw bytes."""
+
+    hash: str
+    size: int
+    compressed_size: int
+    compression: str = "zstd"
+    mime: str | None = None
+
+    def to_map(self) -> dict[str, Any]:
+        m: dict[str, Any] = {
+            "hash": self.hash,
+            "size": self.size,
+            "compressed_size": self.compressed_size,
+            "compression": self.compression,
+        }
+        if self.mime is not None:
+            m["mime"] = self.mime
+        return m
+
+
+_ENTRY_KEYS = ("hash", "size", "compressed_size", "compression", "mime")
+_HEX64_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*[0-9a-f]{64}")
+
+
+def _entries_look_valid(files: dict[str, FileEntry]) -> bool:
+    """Cheap screen: True only if the per-entry loop of :func:`_validate` would pass (it is skipped then)."""
+    if not files:
+        return True
+    vals = list(files.values())
+    return _columns_look_valid(list(files), [e.hash for e in vals], [e.size for e in vals],
+                               [e.compressed_size for e in vals], [e.compression for e in vals])
+
+
+def _columns_look_valid(paths: list[str], hashes: list[Any], sizes: list[Any], csizes: list[Any],
+                        comps: list[Any]) -> bool:
+    """The screen of :func:`_entries_look_valid` over columns, in C-level passes (no per-entry Python loop)."""
+    if comps.count("zstd") != len(comps) or not set(map(type, sizes)).union(map(type, csizes)) <= {int}:
+        return False
+    if min(sizes) < 0 or min(csizes) < 0 or max(sizes) >= 1 << 63 or max(csizes) >= 1 << 63:
+        return False
+    try:
+        if not _HEX64_LINES.fullmatch("\n".join(hashes)):
+            return False
+    except TypeError:
+        return False
+    if len(set(zip(hashes, sizes, csizes))) != len(set(hashes)):
+        return False  # one blob listed with different sizes
+    return vpaths_look_safe(paths)
+
+
+def _validate(files: dict[str, FileEntry]) -> None:
+    """Every check of an index: safe paths, valid hashes, zstd, sane sizes, one size per blob, no case collisions,
+    no path that is both a file and a directory. Errors name the first offending entry in ``files`` order."""
+    if not _entries_look_valid(files):
+        sizes: dict[str, tuple[int, int]] = {}
+        for path, e in files.items():
+            check_vpath(path)
+            check_hash(e.hash, f"index entry {path!r}")
+            if e.compression != "zstd":
+                raise ManifestError(f"index entry {path!r}: compression {e.compression!r}, only 'zstd' is supported")
+            for name, v in (("size", e.size), ("compressed_size", e.compressed_size)):
+                if isinstance(v, bool) or not isinstance(v, int) or v < 0 or v >= 1 << 63:
+                    raise ManifestError(f"index entry {path!r}: {name} must be a non-negative integer")
+            prev = sizes.setdefault(e.hash, (e.size, e.compressed_size))
+            if prev != (e.size, e.compressed_size):
+                raise BlobMismatchError(f"index entry {path!r}: blob {e.hash} listed with different sizes")
+    _validate_tree(files)
+
+
+def _validate_tree(files: dict[str, FileEntry]) -> None:
+    """No two paths equal when case is ignored; no path that is both a file and a directory."""
+    check_collisions(files)
+    dirs: set[str] = set()
+    for p in files:
+        i = p.rfind("/")
+        while i >= 0:
+            d = p[:i]
+            if d in dirs:
+                break
+            dirs.add(d)
+            i = p.rfind("/", 0, i)
+    both = dirs.intersection(files)
+    if both:
+        raise DuplicateEntryError(f"index path {sorted(both)[0]!r} is both a file and a directory")
+
+
+class Index:
+    """Sorted map of virtual path → :class:`FileEntry`, validated on construction."""
+
+    __slots__ = ("files",)
+
+    def __init__(self, files: dict[str, FileEntry]) -> None:
+        if len(files) > MAX_INDEX_ENTRIES:
+            raise ManifestError(f"index has {len(files)} entries, more than {MAX_INDEX_ENTRIES}")
+        _validate(files)
+        self.files = {p: files[p] for p in sorted(files, key=lambda s: s.encode("utf-8"))}
+
+    @classmethod
+    def _from_rows(cls, rows: list[tuple[str, str, int, int, str, str | None]]) -> Index:
+        """An index from ``cap_index_rows`` output (canonical: paths strictly increasing bytewise)."""
+        if len(rows) > MAX_INDEX_ENTRIES:
+            raise ManifestError(f"index has {len(rows)} entries, more than {MAX_INDEX_ENTRIES}")
+        new, files = object.__new__, {}
+        for path, h, size, csize, comp, mime in rows:
+            # What the frozen dataclass's __init__ stores, without its per-field object.__setattr__ calls.
+            e = new(FileEntry)
+            e.__dict__.update(hash=h, size=size, compressed_size=csize, compression=comp, mime=mime)
+            files[path] = e
+        if rows:
+            paths, hashes, sizes, csizes, comps, _ = map(list, zip(*rows))
+            if not _columns_look_valid(paths, hashes, sizes, csizes, comps):
+                _validate(files)
+            else:
+                _validate_tree(files)
+        index = cls.__new__(cls)
+        index.files = files
+        return index
+
+    @classmethod
+    def from_cbor(cls, data: bytes) -> Index:
+        """Decode ``_cap/index.cbor`` strictly and require the canonical encoding byte for byte."""
+        if len(data) > MAX_INDEX_BYTES:
+            raise ManifestError(f"index.cbor: larger than {MAX_INDEX_BYTES} bytes")
+        rows = core.cap_index_rows(data)
+        if rows is not None:
+            # Exactly the canonical encoding (so re-encoding gives ``data`` back): only the semantic checks remain.
+            return cls._from_rows(rows)
+        raw = cbor.loads(data)
+        if not isinstance(raw, dict) or list(raw) != ["files"] or not isinstance(raw["files"], dict):
+            raise ManifestError("index.cbor: expected exactly {'files': {path: entry}}")
+        files: dict[str, FileEntry] = {}
+        for path, m in raw["files"].items():
+            if not isinstance(path, str):
+                raise ManifestError("index.cbor: paths must be text")
+            if not isinstance(m, dict) or [k for k in m if k not in _ENTRY_KEYS]:
+                raise ManifestError(f"index entry {path!r}: unknown or malformed fields")
+            for k in ("hash", "size", "compressed_size", "compression"):
+                if k not in m:
+                    raise ManifestError(f"index entry {path!r}: missing {k!r}")
+            if "mime" in m and not isinstance(m["mime"], str):
+                raise ManifestError(f"index entry {path!r}: mime must be text")
+            if not isinstance(m["compression"], str):
+                raise ManifestError(f"index entry {path!r}: compression must be text")
+            check_hash(m["hash"], f"index entry {path!r}")
+            files[path] = FileEntry(m["hash"], m["size"], m["compressed_size"], m["compression"], m.get("mime"))
+        index = cls(files)
+        if index.to_cbor() != bytes(data):
+            raise CborError("index.cbor is not in the canonical CAP encoding (path order, field order or widths)")
+        return index
+
+    def to_cbor(self) -> bytes:
+        """The reference encoding: ``{"files": {path: entry}}`` with paths sorted bytewise."""
+        return cbor.dumps({"files": {p: e.to_map() for p, e in self.files.items()}})
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.files)
+
+    @property
+    def hashes(self) -> list[str]:
+        return [e.hash for e in self.files.values()]
+
+    def unique_blobs(self) -> dict[str, FileEntry]:
+        """One entry per distinct hash, in path order of first use."""
+        out: dict[str, FileEntry] = {}
+        for e in self.files.values():
+            out.setdefault(e.hash, e)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.files)

@@ -1,0 +1,238 @@
+//! Bindings for `crate::cap` (root, ZIP, packing, blob verification) and `crate::delta`.
+
+use super::buffer::ByteView;
+use crate::cap::{self as core_cap, verify::{BlobRef, Limits}};
+use crate::error::Error;
+use crate::hash::Digest;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+fn open(path: &PathBuf) -> PyResult<std::fs::File> {
+    std::fs::File::open(path).map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))).into())
+}
+
+/// CAPROOT root (spec §7.2) of `(paths[i], hashes[i])`; hashes are 64 lowercase hex characters.
+#[pyfunction]
+fn cap_root<'py>(
+    py: Python<'py>,
+    manifest_hash: &Bound<'py, PyAny>,
+    paths: &Bound<'py, PyAny>,
+    hashes: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mh = super::buffer::digest_arg(manifest_hash, "manifest_hash")?;
+    let path_objs: Vec<Bound<'py, PyString>> =
+        paths.try_iter()?.map(|p| Ok(p?.cast_into::<PyString>()?)).collect::<PyResult<_>>()?;
+    let mut entries: Vec<(&[u8], Digest)> = Vec::with_capacity(path_objs.len());
+    let mut hash_iter = hashes.try_iter()?;
+    for p in &path_objs {
+        let h = hash_iter
+            .next()
+            .ok_or_else(|| Error::invalid("paths and hashes must have the same length"))??;
+        let h = h.cast::<PyString>()?;
+        entries.push((p.to_str()?.as_bytes(), core_cap::parse_hex32(h.to_str()?.as_bytes())?));
+    }
+    if hash_iter.next().is_some() {
+        return Err(Error::invalid("paths and hashes must have the same length").into());
+    }
+    let n = entries.len();
+    let root = super::maybe_detach(py, n * 64, || core_cap::root::cap_root(&mh, &mut entries))?;
+    Ok(PyBytes::new(py, &root))
+}
+
+/// The entries `[(path, hash_hex, size, compressed_size, compression, mime)]` of `_cap/index.cbor` if `data` is
+/// exactly the canonical CAP encoding, else `None` (the caller then runs the general strict decoder for the error).
+#[pyfunction]
+fn cap_index_rows<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyList>>> {
+    let view = ByteView::new(data)?;
+    let bytes = view.as_slice();
+    let rows = super::maybe_detach(py, bytes.len(), || core_cap::index::parse_canonical(bytes));
+    let Some(rows) = rows else { return Ok(None) };
+    let items = rows.into_iter().map(|r| {
+        (
+            PyString::new(py, r.path),
+            PyString::new(py, r.hash),
+            r.size,
+            r.compressed_size,
+            PyString::new(py, r.compression),
+            r.mime.map(|m| PyString::new(py, m)),
+        )
+            .into_pyobject(py)
+    });
+    let list = PyList::empty(py);
+    for item in items {
+        list.append(item?)?;
+    }
+    Ok(Some(list))
+}
+
+/// Reads, hashes and zstd-compresses files in parallel: `[(hash_hex, size, blob)]`, equal contents share a blob.
+#[pyfunction]
+#[pyo3(signature = (paths, level = 10))]
+fn cap_pack_files<'py>(py: Python<'py>, paths: Vec<PathBuf>, level: i32) -> PyResult<Vec<(String, u64, Py<PyBytes>)>> {
+    let packed = py.detach(|| core_cap::pack::pack_files(&paths, level))?;
+    let mut shared: HashMap<*const Vec<u8>, Py<PyBytes>> = HashMap::new();
+    let mut out = Vec::with_capacity(packed.len());
+    for p in packed {
+        let key = std::sync::Arc::as_ptr(&p.blob);
+        let blob = shared.entry(key).or_insert_with(|| PyBytes::new(py, &p.blob).unbind()).clone_ref(py);
+        out.push((core_cap::hex32(&p.hash), p.size, blob));
+    }
+    Ok(out)
+}
+
+/// Writes a deterministic STORED ZIP of `entries` (name, bytes) in the given order; returns its size.
+#[pyfunction]
+fn zip_write(py: Python<'_>, path: PathBuf, entries: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let mut items: Vec<(String, ByteView<'_>)> = Vec::new();
+    for item in entries.try_iter()? {
+        let (name, data): (String, Bound<'_, PyAny>) = item?.extract()?;
+        items.push((name, ByteView::new(&data)?));
+    }
+    let slices: Vec<(&str, &[u8])> = items.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    py.detach(|| -> crate::error::Result<u64> {
+        let file = std::fs::File::create(&path)?;
+        let mut w = core_cap::zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        for (n, d) in &slices {
+            w.add(n, d)?;
+        }
+        w.finish()
+    })
+    .map_err(Into::into)
+}
+
+/// Strictly parses a ZIP's structure: `[(name, data_offset, size, crc32)]` in central-directory order.
+#[pyfunction]
+#[pyo3(signature = (path, max_entries = 65535))]
+fn zip_entries(py: Python<'_>, path: PathBuf, max_entries: usize) -> PyResult<Vec<(String, u64, u64, u32)>> {
+    let file = open(&path)?;
+    let entries = py.detach(|| core_cap::zip::read_entries(&file, max_entries))?;
+    Ok(entries.into_iter().map(|e| (e.name, e.data_offset, e.size, e.crc)).collect())
+}
+
+fn blob_refs(blobs: &Bound<'_, PyAny>) -> PyResult<Vec<BlobRef>> {
+    blobs
+        .try_iter()?
+        .map(|item| {
+            let (hash, offset, csize, crc, size): (String, u64, u64, u32, u64) = item?.extract()?;
+            Ok(BlobRef { hash: core_cap::parse_hex32(hash.as_bytes())?, offset, csize, crc, size })
+        })
+        .collect()
+}
+
+fn limits(max_blob: u64, max_total: u64, max_ratio: u64, window_log_max: u32) -> PyResult<Limits> {
+    if !(10..=31).contains(&window_log_max) {
+        return Err(Error::invalid("window_log_max must be between 10 and 31").into());
+    }
+    Ok(Limits { max_blob, max_total, max_ratio, window_log_max })
+}
+
+/// Decompresses and checks every blob `(hash_hex, offset, csize, crc32, size)`; raises on the first violation.
+#[pyfunction]
+#[pyo3(signature = (path, blobs, max_blob = 1 << 30, max_total = 4 << 30, max_ratio = 10_000, window_log_max = 25))]
+fn cap_verify_blobs(
+    py: Python<'_>,
+    path: PathBuf,
+    blobs: &Bound<'_, PyAny>,
+    max_blob: u64,
+    max_total: u64,
+    max_ratio: u64,
+    window_log_max: u32,
+) -> PyResult<()> {
+    let refs = blob_refs(blobs)?;
+    let lim = limits(max_blob, max_total, max_ratio, window_log_max)?;
+    let file = open(&path)?;
+    py.detach(|| core_cap::verify::verify_blobs(&file, &refs, &lim))?;
+    Ok(())
+}
+
+/// Reads one checked blob `(hash_hex, offset, csize, crc32, size)` and returns its content.
+#[pyfunction]
+#[pyo3(signature = (path, blob, max_blob = 1 << 30, max_total = 4 << 30, max_ratio = 10_000, window_log_max = 25))]
+fn cap_read_blob<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    blob: &Bound<'py, PyAny>,
+    max_blob: u64,
+    max_total: u64,
+    max_ratio: u64,
+    window_log_max: u32,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (hash, offset, csize, crc, size): (String, u64, u64, u32, u64) = blob.extract()?;
+    let b = BlobRef { hash: core_cap::parse_hex32(hash.as_bytes())?, offset, csize, crc, size };
+    let lim = limits(max_blob, max_total, max_ratio, window_log_max)?;
+    let file = open(&path)?;
+    let data = py.detach(|| core_cap::verify::read_blob(&file, &b, &lim))?;
+    Ok(PyBytes::new(py, &data))
+}
+
+/// Digests from a packed buffer (n×32 bytes, e.g. a numpy `(n, 32)` uint8 array, borrowed) or an iterable of
+/// 32-byte bytes-like items (copied).
+enum Hashes<'py> {
+    Packed(ByteView<'py>),
+    Owned(Vec<Digest>),
+}
+
+impl<'py> Hashes<'py> {
+    fn new(obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Self> {
+        if let Ok(view) = ByteView::new(obj) {
+            let n = view.as_slice().len();
+            if n % 32 != 0 {
+                return Err(Error::invalid(format!("{what}: buffer of {n} bytes is not a whole number of 32-byte hashes")).into());
+            }
+            return Ok(Hashes::Packed(view));
+        }
+        let mut out = Vec::new();
+        for (i, item) in obj.try_iter()?.enumerate() {
+            let item = item?;
+            let view = ByteView::new(&item)?;
+            let d: Digest = view.as_slice().try_into().map_err(|_| {
+                Error::invalid(format!("{what}[{i}]: expected 32 bytes, got {}", view.as_slice().len()))
+            })?;
+            out.push(d);
+        }
+        Ok(Hashes::Owned(out))
+    }
+
+    fn as_digests(&self) -> &[Digest] {
+        match self {
+            Hashes::Owned(v) => v,
+            Hashes::Packed(view) => {
+                let s = view.as_slice();
+                if s.is_empty() {
+                    return &[];
+                }
+                // SAFETY: `[u8; 32]` has size 32 and alignment 1, `s.len()` is a multiple of 32 (checked in `new`), so
+                // the cast covers exactly the bytes of `s`, which live as long as `view` (borrowed by `self`).
+                unsafe { std::slice::from_raw_parts(s.as_ptr() as *const Digest, s.len() / 32) }
+            }
+        }
+    }
+}
+
+/// The hashes of `index_hashes` that are not in `have`, in index order, each once.
+#[pyfunction]
+fn missing_blobs<'py>(
+    py: Python<'py>,
+    index_hashes: &Bound<'py, PyAny>,
+    have: &Bound<'py, PyAny>,
+) -> PyResult<Vec<Bound<'py, PyBytes>>> {
+    let index = Hashes::new(index_hashes, "index_hashes")?;
+    let have = Hashes::new(have, "have")?;
+    let (ix, hv) = (index.as_digests(), have.as_digests());
+    let positions = super::maybe_detach(py, (ix.len() + hv.len()) * 32, || crate::delta::missing_blobs(ix, hv));
+    Ok(positions.into_iter().map(|i| PyBytes::new(py, &ix[i])).collect())
+}
+
+pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cap_root, m)?)?;
+    m.add_function(wrap_pyfunction!(cap_index_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(cap_pack_files, m)?)?;
+    m.add_function(wrap_pyfunction!(zip_write, m)?)?;
+    m.add_function(wrap_pyfunction!(zip_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(cap_verify_blobs, m)?)?;
+    m.add_function(wrap_pyfunction!(cap_read_blob, m)?)?;
+    m.add_function(wrap_pyfunction!(missing_blobs, m)?)?;
+    Ok(())
+}
