@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--output", "--out", type=Path, default=Path("build/manifest.json"), help="(build/manifest.json)")
     p.add_argument("--audit", type=Path, default=None, help="audit log (default: agent.audit.jsonl beside commitments)")
     p.add_argument("--sanctions", type=Path, default=None, help="sanctions list CSV (column 'name')")
-    p.add_argument("--jurisdictions", type=Path, default=None, help="high-risk jurisdiction list CSV (column 'iso_code')")
+    p.add_argument("--jurisdictions", type=Path, default=None,
+                   help="high-risk jurisdiction list CSV (column 'iso_code')")
     p.add_argument("--time-anchor", default=None, metavar="REF", help="time anchor reference (TSA receipt, ticket...)")
     p.add_argument("--time-anchor-kind", default="file", help="kind of the time anchor (file, tsa, blockchain)")
     add_common_options(p)

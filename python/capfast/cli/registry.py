@@ -41,7 +41,8 @@ def register(subparsers: Any) -> None:
     common(p)
     p.set_defaults(func=run_list)
 
-    p = sub.add_parser("verify", help="check that a manifest+proof is registered with a valid signature (exit 1 if not)")
+    p = sub.add_parser("verify",
+                       help="check that a manifest+proof is registered with a valid signature (exit 1 if not)")
     p.add_argument("--manifest", type=Path, required=True)
     p.add_argument("--proof", type=Path, required=True)
     p.add_argument("--pub-key", action="append", type=Path, default=[], help="trusted signer key(s)")

@@ -1,8 +1,9 @@
 """Manifest signing compatible with cap-agent's ``sign manifest`` / ``sign verify-manifest``.
 
 The signed message is the compact JSON of the ``manifest.v1.0`` object in *struct order* (the field order of
-cap-agent's ``Manifest`` type, unknown keys dropped except capfast's statement roots ``sanctions_root``/``jurisdiction_root`` (appended
-in that order when present), ``signatures`` kept as given, ``time_anchor`` only when present)
+cap-agent's ``Manifest`` type, unknown keys dropped except capfast's statement roots ``sanctions_root`` and
+``jurisdiction_root``, appended in that order when present), ``signatures`` kept as given, ``time_anchor`` only
+when present)
 — the bytes cap-agent signs. The output ("signed manifest") is pretty JSON
 ``{"manifest": {...}, "signature": {"alg": "Ed25519", "signer": NAME, "pubkey_hex": "0x…", "sig_hex": "0x…"}}``.
 Verification recomputes the message from the ``manifest`` object and verifies under capfast's Ed25519 rule

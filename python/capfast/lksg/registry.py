@@ -1,0 +1,183 @@
+"""The proof registry (reference notes §7): SQLite (default, stdlib ``sqlite3``) or a JSON file, signed entries.
+
+Entry (v1.0, struct order, absent options omitted): ``id``, ``manifest_hash``, ``proof_hash``, ``timestamp_file?``,
+``registered_at``, ``signature?`` (base64), ``public_key?`` (base64), ``kid?``, ``signature_scheme?``
+(``"ed25519"``). ``manifest_hash`` is THE manifest hash (:func:`capfast.lksg.manifest.manifest_hash`, not the file
+hash cap-agent stored), ``proof_hash`` the SHA3-256 of the proof file bytes.
+
+Entry signature (cap-agent §7.5 compatible): Ed25519 over the 32 raw bytes
+``BLAKE3(compact JSON {"id","manifest_hash","proof_hash","timestamp_file","registered_at"})`` (``timestamp_file``
+``null`` when absent). :func:`verify_entry` checks it, and with trusted keys also that the signer is one of them.
+Backends: ``.json`` files are JSON (``{"registry_version": "1.0", "entries": [...]}``, rewritten atomically);
+anything else is SQLite with cap-agent's schema (tables ``registry_meta``, ``registry_entries``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from capfast import ed25519
+from capfast.errors import RegistryError
+from capfast.lksg._json import compact, pretty, strict_loads
+
+__all__ = ["Registry", "entry_message", "sign_entry", "verify_entry"]
+
+_FIELDS = ("id", "manifest_hash", "proof_hash", "timestamp_file", "registered_at", "signature", "public_key", "kid",
+           "signature_scheme")
+MAX_REGISTRY_BYTES = 64 << 20
+
+
+def entry_message(entry: dict[str, Any]) -> bytes:
+    """The 32 bytes an entry signature covers (cap-agent §7.5)."""
+    core = {k: entry.get(k) for k in ("id", "manifest_hash", "proof_hash", "timestamp_file", "registered_at")}
+    return blake3.blake3(compact(core).encode("utf-8")).digest()
+
+
+def sign_entry(entry: dict[str, Any], secret_key: bytes) -> dict[str, Any]:
+    """Add ``signature``, ``public_key``, ``kid``, ``signature_scheme`` to ``entry`` (returns a new dict)."""
+    from capfast.lksg.keys import derive_kid
+
+    pk = ed25519.public_key(secret_key)
+    out = dict(entry)
+    out["signature"] = base64.b64encode(ed25519.sign(secret_key, entry_message(entry))).decode()
+    out["public_key"] = base64.b64encode(pk).decode()
+    out["kid"] = derive_kid(pk)
+    out["signature_scheme"] = "ed25519"
+    return out
+
+
+def verify_entry(entry: dict[str, Any], trusted: Sequence[bytes] = ()) -> tuple[bool | None, str]:
+    """``(True, msg)`` valid, ``(False, msg)`` invalid/untrusted, ``(None, msg)`` unsigned."""
+    if not entry.get("signature") or not entry.get("public_key"):
+        return (False, "entry is not signed") if trusted else (None, "entry is not signed")
+    try:
+        pk = base64.b64decode(entry["public_key"], validate=True)
+        sig = base64.b64decode(entry["signature"], validate=True)
+    except (binascii.Error, ValueError):
+        return False, "signature or public_key is not valid base64"
+    if len(pk) != 32 or len(sig) != 64 or not ed25519.verify(pk, entry_message(entry), sig):
+        return False, "entry signature does not verify"
+    from capfast.lksg.keys import derive_kid
+
+    if entry.get("kid") is not None and entry["kid"] != derive_kid(pk):
+        return False, "entry kid does not match its public key"
+    if trusted and pk not in trusted:
+        return False, f"entry signed by untrusted key {derive_kid(pk)}"
+    return True, f"signed by {derive_kid(pk)}"
+
+
+def _clean(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in _FIELDS if entry.get(k) is not None}
+
+
+class Registry:
+    """A registry file: JSON when the name ends in ``.json`` (or ``backend="json"``), else SQLite."""
+
+    def __init__(self, path: str | os.PathLike[str], backend: str | None = None) -> None:
+        self.path = Path(path)
+        self.backend = backend or ("json" if self.path.suffix.lower() == ".json" else "sqlite")
+        if self.backend not in ("json", "sqlite"):
+            raise RegistryError(f"unknown registry backend {self.backend!r} (json or sqlite)")
+
+    # -- JSON
+    def _load_json(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, "rb") as fh:
+            data = fh.read(MAX_REGISTRY_BYTES + 1)
+        if len(data) > MAX_REGISTRY_BYTES:
+            raise RegistryError(f"registry {self.path} is over {MAX_REGISTRY_BYTES} bytes")
+        doc = strict_loads(data, f"registry {self.path}", RegistryError)
+        if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
+            raise RegistryError(f"registry {self.path} must be {{registry_version, entries: [...]}}")
+        if doc.get("registry_version", "1.0") != "1.0":
+            raise RegistryError(f"registry {self.path}: unsupported registry_version {doc.get('registry_version')!r}")
+        for e in doc["entries"]:
+            if not isinstance(e, dict) or not all(isinstance(e.get(k), str) for k in
+                                                  ("id", "manifest_hash", "proof_hash", "registered_at")):
+                raise RegistryError(f"registry {self.path} has a malformed entry")
+        return [_clean(e) for e in doc["entries"]]
+
+    # -- SQLite
+    def _db(self) -> sqlite3.Connection:
+        try:
+            con = sqlite3.connect(self.path)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("CREATE TABLE IF NOT EXISTS registry_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            con.execute("INSERT OR IGNORE INTO registry_meta VALUES ('registry_version', '1.0')")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS registry_entries(id TEXT PRIMARY KEY, manifest_hash TEXT NOT NULL, "
+                "proof_hash TEXT NOT NULL, timestamp_file TEXT, registered_at TEXT NOT NULL, signature TEXT, "
+                "public_key TEXT, blob_manifest TEXT, blob_proof TEXT, blob_wasm TEXT, blob_abi TEXT, "
+                "selfverify_status TEXT, selfverify_at TEXT, verifier_name TEXT, verifier_version TEXT, kid TEXT, "
+                "signature_scheme TEXT)"
+            )
+            con.execute("CREATE INDEX IF NOT EXISTS idx_registry_hashes ON registry_entries(manifest_hash, proof_hash)")
+            con.commit()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self.path} is not a usable SQLite database: {exc}") from None
+        return con
+
+    def entries(self) -> list[dict[str, Any]]:
+        """All entries (JSON: insertion order; SQLite: by registered_at then id)."""
+        if self.backend == "json":
+            return self._load_json()
+        if not self.path.exists():
+            return []
+        con = self._db()
+        try:
+            cur = con.execute(f"SELECT {', '.join(_FIELDS)} FROM registry_entries ORDER BY registered_at, id")
+            return [_clean(dict(zip(_FIELDS, row))) for row in cur.fetchall()]
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self.path}: {exc}") from None
+        finally:
+            con.close()
+
+    def add(self, manifest_hash: str, proof_hash: str, *, secret_key: bytes | None = None,
+            timestamp_file: str | None = None, registered_at: str | None = None) -> dict[str, Any]:
+        """Append a (signed) entry ``proof_NNN`` and return it."""
+        existing = self.entries()
+        entry: dict[str, Any] = {
+            "id": f"proof_{len(existing) + 1:03d}",
+            "manifest_hash": manifest_hash,
+            "proof_hash": proof_hash,
+            "timestamp_file": timestamp_file,
+            "registered_at": registered_at or _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+        }
+        if secret_key is not None:
+            entry = sign_entry(entry, secret_key)
+        entry = _clean(entry)
+        if self.backend == "json":
+            from capfast._io import atomic_write
+
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, pretty({"registry_version": "1.0", "entries": [*existing, entry]}))
+        else:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = self._db()
+            try:
+                with con:
+                    con.execute(
+                        f"INSERT INTO registry_entries({', '.join(entry)}) VALUES ({', '.join('?' * len(entry))})",
+                        list(entry.values()),
+                    )
+            except sqlite3.DatabaseError as exc:
+                raise RegistryError(f"registry {self.path}: {exc}") from None
+            finally:
+                con.close()
+        return entry
+
+    def find(self, manifest_hash: str, proof_hash: str | None = None) -> list[dict[str, Any]]:
+        """Entries with this manifest hash (and proof hash, when given)."""
+        return [e for e in self.entries() if e["manifest_hash"] == manifest_hash
+                and (proof_hash is None or e["proof_hash"] == proof_hash)]
