@@ -60,11 +60,11 @@ def _hashes(args: argparse.Namespace) -> tuple[str, str]:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from capfast.cli.sign import _secret_key
+    from capfast.lksg.keys import load_signing_key
     from capfast.lksg.registry import Registry
 
     mh, ph = _hashes(args)
-    key = _secret_key(args.signing_key) if args.signing_key else None
+    key = load_signing_key(args.signing_key) if args.signing_key else None
     entry = Registry(args.registry, args.backend).add(mh, ph, secret_key=key, timestamp_file=args.timestamp)
     emit(args, {"ok": True, "entry": entry}, f"added {entry['id']} to {args.registry}"
          + (f" (signed, kid {entry['kid']})" if "kid" in entry else " (unsigned)"))
@@ -92,7 +92,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    from capfast.cli.verifier import _key
+    from capfast.lksg.keys import load_public_key
     from capfast.lksg.registry import Registry, verify_entry
 
     mh, ph = _hashes(args)
@@ -100,7 +100,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if not found:
         emit(args, {"ok": False, "error": "not registered"}, "FAILED: manifest and proof are not registered")
         return EXIT_VERIFY_FAILED
-    trusted = [_key(k) for k in args.pub_key]
+    trusted = [load_public_key(k) for k in args.pub_key]
     results = [(e["id"], *verify_entry(e, trusted)) for e in found]
     ok = all(v is not False for _, v, _ in results)
     emit(args, {"ok": ok, "entries": [{"id": i, "valid": v, "message": m} for i, v, m in results]},

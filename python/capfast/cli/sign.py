@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, add_common_options, emit
 
 __all__ = ["register"]
 
@@ -44,35 +44,11 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run_verify)
 
 
-def _secret_key(path: Path) -> bytes:
-    from capfast.lksg.keys import load_secret_key, read_key
-
-    if path.suffix == ".json":
-        meta = read_key(path)
-        if meta.status == "revoked":
-            raise CliError(f"{path}: key {meta.kid} is revoked", hint="sign with an active key")
-        return load_secret_key(path, meta)
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise CliError(f"{path}: private key must be 32 raw bytes, got {len(data)}", hint="pass X.ed25519 or X.json")
-    return data
-
-
-def _public_key(path: Path) -> bytes:
-    from capfast.lksg.keys import read_key
-
-    if path.suffix == ".json":
-        return read_key(path).public_key
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise CliError(f"{path}: public key must be 32 raw bytes, got {len(data)}", hint="pass X.pub or X.json")
-    return data
-
-
 def run_sign(args: argparse.Namespace) -> int:
+    from capfast.lksg.keys import load_signing_key
     from capfast.lksg.signing import read_manifest, sign_manifest, write_signed_manifest
 
-    signed = sign_manifest(read_manifest(args.manifest), _secret_key(args.key), args.signer)
+    signed = sign_manifest(read_manifest(args.manifest), load_signing_key(args.key), args.signer)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_signed_manifest(args.output, signed)
     block = signed.to_json()["signature"]
@@ -81,9 +57,10 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from capfast.lksg.keys import load_public_key
     from capfast.lksg.signing import read_signed_manifest, verify_signed_manifest
 
-    trusted = _public_key(args.pub_key)
+    trusted = load_public_key(args.pub_key)
     signed = read_signed_manifest(args.signed)
     if signed.public_key != trusted:
         emit(args, {"ok": False, "error": "public key mismatch"}, "FAILED: signed by a different key than --pub-key")

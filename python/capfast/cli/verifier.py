@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, add_common_options, emit
 
 __all__ = ["register"]
 
@@ -33,23 +33,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _key(path: Path) -> bytes:
-    from capfast.lksg.keys import read_key
-
-    if path.suffix == ".json":
-        return read_key(path).public_key
-    data = path.read_bytes()
-    if len(data) != 32:
-        raise CliError(f"{path}: public key must be 32 raw bytes, got {len(data)}", hint="pass X.pub or X.json")
-    return data
-
-
 def run(args: argparse.Namespace) -> int:
     from capfast.cli.proof import pinned_lists
     from capfast.lksg.manifest import write_json_atomic
+    from capfast.lksg.keys import load_public_key
     from capfast.lksg.verifier import verify_package
 
-    report = verify_package(args.package, trusted_keys=[_key(k) for k in args.pub_key],
+    report = verify_package(args.package, trusted_keys=[load_public_key(k) for k in args.pub_key],
                             pinned_lists=pinned_lists(args), require_signature=args.require_signature)
     write_json_atomic(args.out, report, newline=True)
 

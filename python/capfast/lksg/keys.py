@@ -49,7 +49,9 @@ __all__ = [
     "find_key",
     "keygen",
     "key_paths",
+    "load_public_key",
     "load_secret_key",
+    "load_signing_key",
     "read_attestation",
     "read_key",
     "rotate",
@@ -219,6 +221,32 @@ def key_paths(output: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
 def read_key(path: str | os.PathLike[str]) -> KeyMetadata:
     """Read a ``cap-key.v1`` file (capfast's or cap-agent's)."""
     return KeyMetadata.from_json(_read_json(path, "key metadata"), str(path))
+
+
+def load_public_key(path: str | os.PathLike[str]) -> bytes:
+    """The Ed25519 public key in ``path``: cap-key.v1 metadata (``.json``) or cap-agent's raw 32-byte ``.pub``."""
+    path = Path(path)
+    if path.suffix == ".json":
+        return read_key(path).public_key
+    data = path.read_bytes()
+    if len(data) != 32:
+        raise KeyFileError(f"{path}: public key must be 32 raw bytes or cap-key.v1 JSON, got {len(data)} bytes")
+    return data
+
+
+def load_signing_key(path: str | os.PathLike[str]) -> bytes:
+    """The 32-byte Ed25519 seed for signing from ``path``: cap-key.v1 metadata (``.json``, refused when revoked) or
+    cap-agent's raw 32-byte private key file."""
+    path = Path(path)
+    if path.suffix == ".json":
+        meta = read_key(path)
+        if meta.status == "revoked":
+            raise KeyFileError(f"{path}: key {meta.kid} is revoked; sign with an active key")
+        return load_secret_key(path, meta)
+    data = path.read_bytes()
+    if len(data) != 32:
+        raise KeyFileError(f"{path}: private key must be 32 raw bytes or cap-key.v1 JSON, got {len(data)} bytes")
+    return data
 
 
 def _write_key(path: Path, meta: KeyMetadata) -> None:
