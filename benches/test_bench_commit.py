@@ -11,11 +11,11 @@ from __future__ import annotations
 import importlib
 
 import pytest
+
+import capfast
 from _data import supplier_csv
 from _naive import naive_commit, raw_blake3_one_thread
 from conftest import QUICK, tag
-
-import capfast
 
 ROWS = 100_000 if QUICK else 1_000_000
 NATIVE_ROUNDS = 5

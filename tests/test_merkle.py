@@ -631,3 +631,14 @@ def test_twin_exports_the_whole_merkle_surface(native_core, py_core):
         for attr in ("from_compact_range", "append", "append_leaf_hash", "extend", "merge", "root", "compact_range"):
             assert callable(getattr(cls, attr))
     assert native_core.MerkleBuilder.__module__ == "capfast._native"
+
+
+@pytest.mark.parametrize("hash_name", ["blake3", "sha3-256", "sha256"])
+def test_node_hash_is_the_rfc6962_parent_of_two_leaves(hash_name):
+    a, b = merkle.leaf_hash(b"left", hash=hash_name), merkle.leaf_hash(b"right", hash=hash_name)
+    assert merkle.node_hash(a, b, hash=hash_name) == merkle.root([b"left", b"right"], hash=hash_name)
+    assert merkle.node_hash(a, b, hash=hash_name) != merkle.node_hash(b, a, hash=hash_name)
+    with pytest.raises(InvalidArgumentError):
+        merkle.node_hash(a[:31], b, hash=hash_name)
+    with pytest.raises(TypeError):
+        merkle.node_hash(a.hex(), b, hash=hash_name)

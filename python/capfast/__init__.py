@@ -6,8 +6,8 @@ The hot paths run in a Rust core (``capfast._native``); every native function ha
 
 from capfast import commit, merkle
 from capfast._backend import backend
-from capfast.commit import Commitment, RowProof, verify_row
 from capfast.cap.delta import missing_blobs
+from capfast.commit import Commitment, RowProof, verify_row
 from capfast.errors import CapfastError, CsvFormatError, InvalidArgumentError, ProofError
 
 __version__ = "0.1.0"

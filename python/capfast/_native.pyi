@@ -4,6 +4,7 @@ Bytes-like arguments accept ``bytes``, ``bytearray``, C-contiguous ``memoryview`
 ``uint8`` arrays (``str`` is a ``TypeError``, a non-contiguous buffer a ``BufferError``).
 """
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal, final
@@ -79,10 +80,14 @@ def ed25519_sign(sk: Buffer, msg: Buffer) -> bytes:
     """RFC 8032 signature; the public key is derived from the seed, never supplied."""
 
 def ed25519_verify(pk: Buffer, msg: Buffer, sig: Buffer) -> bool: ...
-def ed25519_verify_batch(pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer) -> list[bool]:
+def ed25519_verify_batch(
+    pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer
+) -> list[bool]:
     """Per-signature verdicts, identical to ed25519_verify (random linear combination, bisected on failure)."""
 
-def ed25519_verify_batch_all(pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer) -> bool:
+def ed25519_verify_batch_all(
+    pks: Iterable[Buffer] | Buffer, msgs: Iterable[Buffer] | Buffer, sigs: Iterable[Buffer] | Buffer
+) -> bool:
     """True iff every signature is valid (an empty batch is)."""
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,7 +125,9 @@ def commit_rows(
 def commit_row_cbor(columns: Sequence[str], values: Sequence[str]) -> bytes:
     """Deterministic CBOR map (RFC 8949 §4.2.1) of one row."""
 
-def commit_row_leaf(columns: Sequence[str], values: Sequence[str], salt: Buffer | None = None, hash: HashName = "blake3") -> bytes:
+def commit_row_leaf(
+    columns: Sequence[str], values: Sequence[str], salt: Buffer | None = None, hash: HashName = "blake3"
+) -> bytes:
     """H(0x00 ‖ salt ‖ cbor(row)), salt omitted when None."""
 
 def commit_row_salt(salt_key: Buffer, index: int) -> bytes:
@@ -128,3 +135,52 @@ def commit_row_salt(salt_key: Buffer, index: int) -> bytes:
 
 def commit_prove(leaves: Buffer, index: int, hash: HashName = "blake3") -> list[bytes]:
     """RFC 6962 audit path of leaf ``index`` from concatenated 32-byte leaf hashes."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# CAP 1.0 packages and delta sets (rust/src/py/cap.rs; twin in _py/cap.py). Public API: capfast/cap/package.py,
+# capfast/cap/delta.py. Hashes are 64 lowercase hex characters (InvalidHashError otherwise); a blob reference is
+# (hash_hex, data_offset, compressed_size, crc32, size). Package errors are PackageError subclasses.
+# ---------------------------------------------------------------------------------------------------------------
+
+def cap_root(manifest_hash: Buffer, paths: Iterable[str], hashes: Iterable[str]) -> bytes:
+    """CAPROOT root (spec §7.2) of ``(paths[i], hashes[i])``; sorts bytewise when needed (duplicate paths:
+    DuplicateEntryError)."""
+
+def cap_index_rows(data: Buffer) -> list[tuple[str, str, int, int, str, str | None]] | None:
+    """``[(path, hash_hex, size, compressed_size, compression, mime)]`` if ``data`` is exactly the canonical
+    ``_cap/index.cbor`` encoding, else None (the caller then decodes strictly for the precise error)."""
+
+def cap_pack_files(paths: Sequence[str | os.PathLike[str]], level: int = 10) -> list[tuple[str, int, bytes]]:
+    """Read, SHA-256 and zstd-compress files in parallel (one streaming frame each, no content size):
+    ``[(hash_hex, size, blob)]`` in input order; equal contents share one blob object."""
+
+def zip_write(path: str | os.PathLike[str], entries: Iterable[tuple[str, Buffer]]) -> int:
+    """Write a deterministic STORED ZIP of ``(name, data)`` in the given order; returns its size in bytes."""
+
+def zip_entries(path: str | os.PathLike[str], max_entries: int = 65535) -> list[tuple[str, int, int, int]]:
+    """Strictly parse a ZIP's structure: ``[(name, data_offset, size, crc32)]`` in central-directory order."""
+
+def cap_verify_blobs(
+    path: str | os.PathLike[str],
+    blobs: Iterable[tuple[str, int, int, int, int]],
+    max_blob: int = ...,
+    max_total: int = ...,
+    max_ratio: int = 10000,
+    window_log_max: int = 25,
+) -> None:
+    """Decompress and check every blob (size and SHA-256) in parallel with bounded memory; raise on the first
+    violation in the given order. Defaults: ``max_blob`` 1 GiB, ``max_total`` 4 GiB."""
+
+def cap_read_blob(
+    path: str | os.PathLike[str],
+    blob: tuple[str, int, int, int, int],
+    max_blob: int = ...,
+    max_total: int = ...,
+    max_ratio: int = 10000,
+    window_log_max: int = 25,
+) -> bytes:
+    """One checked blob's content."""
+
+def missing_blobs(index_hashes: Iterable[Buffer] | Buffer, have: Iterable[Buffer] | Buffer) -> list[bytes]:
+    """The 32-byte hashes of ``index_hashes`` not in ``have``, in index order, each once. Either argument may be a
+    packed buffer of n×32 bytes (a numpy ``(n, 32)`` uint8 array is read in place)."""

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capfast._backend import core
-from capfast.errors import ProofError
+from capfast.errors import InvalidArgumentError, ProofError
 
 __all__ = [
     "DEFAULT_HASH",
@@ -49,6 +49,7 @@ __all__ = [
     "consistency_proof",
     "inclusion_proof",
     "leaf_hash",
+    "node_hash",
     "root",
     "verify_consistency",
     "verify_inclusion",
@@ -66,6 +67,19 @@ _DICT_KEYS = frozenset({"hash", "begin", "end", "hashes"})
 def leaf_hash(data: Any, *, hash: str = DEFAULT_HASH) -> bytes:
     """RFC 6962 leaf hash ``H(0x00 ‖ data)`` of one bytes-like ``data``."""
     return core.merkle_leaf_hash(data, hash)
+
+
+def node_hash(left: Any, right: Any, *, hash: str = DEFAULT_HASH) -> bytes:
+    """RFC 6962 interior node hash ``H(0x01 ‖ left ‖ right)`` of two 32-byte child hashes."""
+    children = []
+    for name, value in (("left", left), ("right", right)):
+        if isinstance(value, str) or not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{name} must be a bytes-like object, got {type(value).__name__}")
+        value = bytes(value)
+        if len(value) != 32:
+            raise InvalidArgumentError(f"{name} must be 32 bytes, got {len(value)}")
+        children.append(value)
+    return core.hash_bytes(b"\x01" + children[0] + children[1], hash)
 
 
 def root(leaves: Iterable[Any], *, hash: str = DEFAULT_HASH) -> bytes:

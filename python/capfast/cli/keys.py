@@ -98,7 +98,11 @@ def run_keygen(args: argparse.Namespace) -> int:
         "private_key": str(secret_path),
         "public_key": str(pub_path),
     }
-    emit(args, doc, f"kid {meta.kid} ({meta.owner}), valid to {meta.valid_to}\n  {meta_path}\n  {secret_path} (0600)\n  {pub_path}")
+    text = (
+        f"kid {meta.kid} ({meta.owner}), valid to {meta.valid_to}"
+        f"\n  {meta_path}\n  {secret_path} (0600)\n  {pub_path}"
+    )
+    emit(args, doc, text)
     return 0
 
 
@@ -144,7 +148,8 @@ def run_verify_chain(args: argparse.Namespace) -> int:
         ],
     }
     lines = [f"ok: chain of {len(links)} attestation(s)"] + [
-        f"  {link.signer_kid} -> {link.subject_kid}" + ("  (cap-agent sorted-keys encoding)" if link.legacy_encoding else "")
+        f"  {link.signer_kid} -> {link.subject_kid}"
+        + ("  (cap-agent sorted-keys encoding)" if link.legacy_encoding else "")
         for link in links
     ]
     emit(args, doc, "\n".join(lines))

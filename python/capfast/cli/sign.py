@@ -68,5 +68,6 @@ def run_verify(args: argparse.Namespace) -> int:
     if not verify_signed_manifest(signed, trusted):
         emit(args, {"ok": False, "error": "invalid signature"}, "FAILED: signature does not verify")
         return EXIT_VERIFY_FAILED
-    emit(args, {"ok": True, "signer": signed.signer, "pubkey_hex": "0x" + trusted.hex()}, f"ok: signed by {signed.signer}")
+    doc = {"ok": True, "signer": signed.signer, "pubkey_hex": "0x" + trusted.hex()}
+    emit(args, doc, f"ok: signed by {signed.signer}")
     return 0

@@ -35,8 +35,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from capfast.cli.proof import pinned_lists
-    from capfast.lksg.manifest import write_json_atomic
     from capfast.lksg.keys import load_public_key
+    from capfast.lksg.manifest import write_json_atomic
     from capfast.lksg.verifier import verify_package
 
     report = verify_package(args.package, trusted_keys=[load_public_key(k) for k in args.pub_key],

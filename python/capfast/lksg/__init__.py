@@ -7,15 +7,9 @@ API), never the backends directly.
 
 from __future__ import annotations
 
-import hashlib
-
-import blake3
-
-from capfast.errors import InvalidArgumentError
+from capfast import merkle
 
 __all__ = ["company_commitment_root"]
-
-_HASHES = {"blake3": blake3.blake3, "sha3-256": hashlib.sha3_256, "sha256": hashlib.sha256}
 
 
 def company_commitment_root(supplier_root: bytes, ubo_root: bytes, *, hash: str = "blake3") -> bytes:
@@ -26,10 +20,4 @@ def company_commitment_root(supplier_root: bytes, ubo_root: bytes, *, hash: str 
     ``"blake3"``, ``"sha3-256"`` or ``"sha256"``; both roots must be 32 bytes. (cap-agent's rule is
     :func:`capfast.lksg.cap_agent.company_root_cap_agent`.)
     """
-    ctor = _HASHES.get(hash) if isinstance(hash, str) else None
-    if ctor is None:
-        raise InvalidArgumentError(f'unknown hash {hash!r}: expected one of "blake3", "sha3-256", "sha256"')
-    for name, value in (("supplier_root", supplier_root), ("ubo_root", ubo_root)):
-        if not isinstance(value, (bytes, bytearray, memoryview)) or len(bytes(value)) != 32:
-            raise InvalidArgumentError(f"{name} must be 32 bytes")
-    return ctor(b"\x01" + bytes(supplier_root) + bytes(ubo_root)).digest()
+    return merkle.node_hash(supplier_root, ubo_root, hash=hash)

@@ -127,7 +127,7 @@ def _parse_entry(text: str) -> AuditEntry:
 
 
 def _now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 class AuditLog:
@@ -233,7 +233,8 @@ class AuditReport:
 
     ``count``/``last_seq``/``tip`` describe the verified prefix (the whole log when ``ok``); on failure
     ``problem`` is one of ``"malformed"``, ``"incomplete tail"`` (a torn last line), ``"modified"``,
-    ``"deleted"``, ``"reordered"``, ``"broken link"``, ``"seq"``, ``"tip mismatch"``; ``line`` is the 1-based physical line of the first bad entry and ``seq`` its
+    ``"deleted"``, ``"reordered"``, ``"broken link"``, ``"seq"``, ``"tip mismatch"``;
+    ``line`` is the 1-based physical line of the first bad entry and ``seq`` its
     ``seq`` when readable.
     """
 

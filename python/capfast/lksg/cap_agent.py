@@ -210,7 +210,7 @@ class CapAgentCommitment:
 
     def verify(self, proof: Any) -> bool:
         """Always raises :class:`ProofError`: there is no proof format for cap-agent roots."""
-        return self.prove(0)  # type: ignore[no-any-return]
+        return self.prove(0)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""

@@ -215,7 +215,8 @@ def key_paths(output: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
     """(metadata ``X.json``, secret ``X.ed25519``, public ``X.pub``) for ``X`` or ``X.json``."""
     p = Path(output)
     base = p.with_suffix("") if p.suffix == ".json" else p
-    return base.with_name(base.name + ".json"), base.with_name(base.name + ".ed25519"), base.with_name(base.name + ".pub")
+    meta, secret, public = (base.with_name(base.name + ext) for ext in (".json", ".ed25519", ".pub"))
+    return meta, secret, public
 
 
 def read_key(path: str | os.PathLike[str]) -> KeyMetadata:
@@ -418,7 +419,9 @@ class Attestation:
         )
 
 
-def attest(signer: str | os.PathLike[str], subject: str | os.PathLike[str], *, now: datetime | None = None) -> Attestation:
+def attest(
+    signer: str | os.PathLike[str], subject: str | os.PathLike[str], *, now: datetime | None = None
+) -> Attestation:
     """The signer key (metadata path; its ``.ed25519`` beside it) attests the subject key."""
     signer_meta, subject_meta = read_key(signer), read_key(subject)
     if signer_meta.status == "revoked":
@@ -492,7 +495,9 @@ class ChainLink:
     legacy_encoding: bool
 
 
-def verify_chain(attestations: Sequence[str | os.PathLike[str]], store: str | os.PathLike[str] | None = None) -> list[ChainLink]:
+def verify_chain(
+    attestations: Sequence[str | os.PathLike[str]], store: str | os.PathLike[str] | None = None
+) -> list[ChainLink]:
     """Verify a chain of attestations in order; raises :class:`KeyFileError` naming the first broken link.
 
     Each attestation must verify on its own (:func:`verify_attestation`); from the second on, its signer must be
