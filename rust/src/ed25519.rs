@@ -45,8 +45,11 @@ const LEAF: usize = 4;
 
 fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut out = [0u8; N];
-    getrandom::getrandom(&mut out)
-        .map_err(|e| Error::Io(std::io::Error::other(format!("operating system random source failed: {e}"))))?;
+    getrandom::getrandom(&mut out).map_err(|e| {
+        Error::Io(std::io::Error::other(format!(
+            "operating system random source failed: {e}"
+        )))
+    })?;
     Ok(out)
 }
 
@@ -70,13 +73,19 @@ pub fn sign(seed: &SecretKey, msg: &[u8]) -> Signature {
 
 /// Checks lengths and converts; the error names the argument.
 pub fn secret_key_arg(bytes: &[u8], what: &str) -> Result<SecretKey> {
-    bytes.try_into().map_err(|_| Error::invalid(format!("{what} must be {SECRET_KEY_LEN} bytes, got {}", bytes.len())))
+    bytes
+        .try_into()
+        .map_err(|_| Error::invalid(format!("{what} must be {SECRET_KEY_LEN} bytes, got {}", bytes.len())))
 }
 pub fn public_key_arg(bytes: &[u8], what: &str) -> Result<PublicKey> {
-    bytes.try_into().map_err(|_| Error::invalid(format!("{what} must be {PUBLIC_KEY_LEN} bytes, got {}", bytes.len())))
+    bytes
+        .try_into()
+        .map_err(|_| Error::invalid(format!("{what} must be {PUBLIC_KEY_LEN} bytes, got {}", bytes.len())))
 }
 pub fn signature_arg(bytes: &[u8], what: &str) -> Result<Signature> {
-    bytes.try_into().map_err(|_| Error::invalid(format!("{what} must be {SIGNATURE_LEN} bytes, got {}", bytes.len())))
+    bytes
+        .try_into()
+        .map_err(|_| Error::invalid(format!("{what} must be {SIGNATURE_LEN} bytes, got {}", bytes.len())))
 }
 
 /// Rules 2–4 for one encoded point: canonical, not of small order, torsion-free.
@@ -145,7 +154,11 @@ pub fn verify(pk: &PublicKey, msg: &[u8], sig: &Signature) -> bool {
 
 /// Checked-length form of [`verify`]: malformed sizes are an error, never `false`.
 pub fn verify_checked(pk: &[u8], msg: &[u8], sig: &[u8]) -> Result<bool> {
-    Ok(verify(&public_key_arg(pk, "public key")?, msg, &signature_arg(sig, "signature")?))
+    Ok(verify(
+        &public_key_arg(pk, "public key")?,
+        msg,
+        &signature_arg(sig, "signature")?,
+    ))
 }
 
 /// One signature that passed rules 1–4, ready for the equation.
@@ -214,11 +227,7 @@ fn settle(items: &[&Prepared], keys: &[Option<EdwardsPoint>], out: &mut Vec<usiz
 type PreparedBatch = (Vec<Option<EdwardsPoint>>, Vec<Option<Prepared>>);
 
 /// Rules 1–4 for every signature (in parallel), with public keys decoded once per distinct key.
-fn prepare(
-    pks: &[&PublicKey],
-    msgs: &[&[u8]],
-    sigs: &[&Signature],
-) -> Result<PreparedBatch> {
+fn prepare(pks: &[&PublicKey], msgs: &[&[u8]], sigs: &[&Signature]) -> Result<PreparedBatch> {
     let mut key_index: HashMap<&PublicKey, usize> = HashMap::new();
     let mut distinct: Vec<&PublicKey> = Vec::new();
     let slots: Vec<usize> = pks
@@ -234,7 +243,9 @@ fn prepare(
 
     // Secret random weights: a keyed BLAKE3 stream under a fresh OS-random key (one syscall per batch).
     let weight_key: [u8; 32] = random_bytes()?;
-    let mut stream = blake3::Hasher::new_keyed(&weight_key).update(b"capfast/ed25519-batch/v1").finalize_xof();
+    let mut stream = blake3::Hasher::new_keyed(&weight_key)
+        .update(b"capfast/ed25519-batch/v1")
+        .finalize_xof();
     let mut weights = vec![0u8; 16 * sigs.len()];
     stream.fill(&mut weights);
 
@@ -250,7 +261,13 @@ fn prepare(
             let mut z = [0u8; 32];
             z[..16].copy_from_slice(&weights[16 * i..16 * i + 16]);
             z[0] |= 1; // never zero
-            Some(Prepared { r, s, k, key: slots[i], z: Scalar::from_bytes_mod_order(z) })
+            Some(Prepared {
+                r,
+                s,
+                k,
+                key: slots[i],
+                z: Scalar::from_bytes_mod_order(z),
+            })
         })
         .collect();
     Ok((keys, prepared))
@@ -263,7 +280,9 @@ fn check_counts(n_pks: usize, n_msgs: usize, n_sigs: usize) -> Result<()> {
         )));
     }
     if n_pks > MAX_BATCH {
-        return Err(Error::invalid(format!("batch of {n_pks} signatures exceeds the limit of {MAX_BATCH}")));
+        return Err(Error::invalid(format!(
+            "batch of {n_pks} signatures exceeds the limit of {MAX_BATCH}"
+        )));
     }
     Ok(())
 }
@@ -273,8 +292,11 @@ pub fn verify_batch(pks: &[&PublicKey], msgs: &[&[u8]], sigs: &[&Signature]) -> 
     check_counts(pks.len(), msgs.len(), sigs.len())?;
     let (keys, prepared) = prepare(pks, msgs, sigs)?;
     let mut verdict: Vec<bool> = prepared.iter().map(Option::is_some).collect();
-    let (idx, items): (Vec<usize>, Vec<&Prepared>) =
-        prepared.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i, p))).unzip();
+    let (idx, items): (Vec<usize>, Vec<&Prepared>) = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.as_ref().map(|p| (i, p)))
+        .unzip();
     let bad: Vec<usize> = items
         .par_chunks(CHUNK)
         .zip(idx.par_chunks(CHUNK))
@@ -309,7 +331,10 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     /// RFC 8032 §7.1 TEST 1 and TEST 2 (typed from the RFC).

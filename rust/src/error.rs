@@ -49,7 +49,11 @@ pub enum Error {
     InvalidArgument(String),
     /// A CSV source violates the accepted dialect. `line` is 1-based (the header is line 1).
     #[error("line {line}: {kind}: {message}")]
-    Csv { line: u64, kind: CsvErrorKind, message: String },
+    Csv {
+        line: u64,
+        kind: CsvErrorKind,
+        message: String,
+    },
     /// A proof or compact range is malformed (wrong length, inconsistent sizes).
     #[error("{0}")]
     Proof(String),
@@ -67,9 +71,16 @@ impl Error {
         Error::InvalidArgument(msg.into())
     }
     pub fn package(kind: PackageErrorKind, message: impl Into<String>) -> Self {
-        Error::Package { kind, message: message.into() }
+        Error::Package {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn csv(line: u64, kind: CsvErrorKind, message: impl Into<String>) -> Self {
-        Error::Csv { line, kind, message: message.into() }
+        Error::Csv {
+            line,
+            kind,
+            message: message.into(),
+        }
     }
 }

@@ -91,7 +91,7 @@ impl CompactRange {
             // The top node is our left sibling iff it has our level and the parent is aligned and inside the range.
             let parent_level = level + 1;
             let parent_start = start - (1u64 << level);
-            if top_level != level || parent_start % (1u64 << parent_level) != 0 || parent_start < self.begin {
+            if top_level != level || !parent_start.is_multiple_of(1u64 << parent_level) || parent_start < self.begin {
                 break;
             }
             self.nodes.pop();

@@ -148,7 +148,10 @@ mod tests {
         // Appendix A: {"a": "A", "b": "B", "c": "C", "d": "D", "e": "E"} →
         // 0xa56161614161626142616361436164614461656145 (keys already in deterministic order).
         let pairs = [("e", "E"), ("c", "C"), ("a", "A"), ("d", "D"), ("b", "B")];
-        assert_eq!(to_hex(&encode_text_map(&pairs).unwrap()), "a56161614161626142616361436164614461656145");
+        assert_eq!(
+            to_hex(&encode_text_map(&pairs).unwrap()),
+            "a56161614161626142616361436164614461656145"
+        );
         // §4.2.1 orders by encoded bytes: "b" (0x6162) sorts before "aa" (0x626161) because its head is smaller.
         let m = encode_text_map(&[("aa", "1"), ("b", "2")]).unwrap();
         assert_eq!(to_hex(&m), "a2616261326261616131");

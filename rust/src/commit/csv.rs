@@ -33,7 +33,11 @@ pub struct Located {
 
 impl Located {
     fn new(at: usize, kind: CsvErrorKind, message: impl Into<String>) -> Self {
-        Located { at, kind, message: message.into() }
+        Located {
+            at,
+            kind,
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +64,12 @@ pub struct Fields {
 
 impl Fields {
     pub fn with_cap(cap: usize) -> Self {
-        Fields { spans: Vec::with_capacity(cap.min(1024)), scratch: Vec::new(), count: 0, cap }
+        Fields {
+            spans: Vec::with_capacity(cap.min(1024)),
+            scratch: Vec::new(),
+            count: 0,
+            cap,
+        }
     }
     fn clear(&mut self) {
         self.spans.clear();
@@ -99,8 +108,43 @@ static SPECIAL: [bool; 256] = {
     t
 };
 
+/// Position of the first `SPECIAL` byte at or after `j` (`buf.len()` if none), 16 bytes per step where possible.
+#[inline]
+fn find_special(buf: &[u8], mut j: usize) -> usize {
+    let n = buf.len();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline, so the intrinsics are always available; every load reads
+        // the 16 bytes at `j` with `j + 16 <= buf.len()`, inside `buf` (unaligned loads).
+        unsafe {
+            let comma = _mm_set1_epi8(b',' as i8);
+            let lf = _mm_set1_epi8(b'\n' as i8);
+            let cr = _mm_set1_epi8(b'\r' as i8);
+            let quote = _mm_set1_epi8(b'"' as i8);
+            while j + 16 <= n {
+                let v = _mm_loadu_si128(buf.as_ptr().add(j) as *const __m128i);
+                let hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, lf)),
+                    _mm_or_si128(_mm_cmpeq_epi8(v, cr), _mm_cmpeq_epi8(v, quote)),
+                );
+                let mask = _mm_movemask_epi8(hit) as u32;
+                if mask != 0 {
+                    return j + mask.trailing_zeros() as usize;
+                }
+                j += 16;
+            }
+        }
+    }
+    while j < n && !SPECIAL[buf[j] as usize] {
+        j += 1;
+    }
+    j
+}
+
 const MSG_STRAY: &str = "'\"' inside an unquoted field (enclose the field in quotes and double the quote)";
-const MSG_AFTER_CLOSE: &str = "unexpected character after a closing quote (expected ',', a line end or the end of input)";
+const MSG_AFTER_CLOSE: &str =
+    "unexpected character after a closing quote (expected ',', a line end or the end of input)";
 const MSG_UNTERMINATED: &str = "quoted field is not closed before the end of the input";
 const MSG_BARE_CR: &str = "carriage return not followed by a line feed";
 
@@ -197,10 +241,7 @@ fn parse_syntax(buf: &[u8], start: usize, eof: bool, f: &mut Fields) -> Result<O
                 _ => return Err((Located::new(i, CsvErrorKind::Quote, MSG_AFTER_CLOSE), i)),
             }
         } else {
-            let mut j = i;
-            while j < n && !SPECIAL[buf[j] as usize] {
-                j += 1;
-            }
+            let j = find_special(buf, i);
             if j < n && buf[j] == b'"' {
                 return Err((Located::new(j, CsvErrorKind::Quote, MSG_STRAY), j));
             }
@@ -227,6 +268,10 @@ fn parse_syntax(buf: &[u8], start: usize, eof: bool, f: &mut Fields) -> Result<O
 
 /// First invalid UTF-8 byte of `s` (offset), ignoring a sequence cut off by the end of `s` unless `eof`.
 pub fn first_invalid_utf8(s: &[u8], eof: bool) -> Option<usize> {
+    // Fast yes/no check first (SIMD); only invalid input needs the exact position.
+    if simdutf8::basic::from_utf8(s).is_ok() {
+        return None;
+    }
     match std::str::from_utf8(s) {
         Ok(_) => None,
         Err(e) => {
@@ -255,13 +300,20 @@ pub fn parse_record(
     let (reach, syntax) = match &res {
         Ok(Outcome::Empty { end }) | Ok(Outcome::Record { end }) => (*end, None),
         Ok(Outcome::Incomplete) => (buf.len(), None),
-        Err((loc, detected)) => ((*detected).saturating_add(1).min(buf.len().max(*detected)), Some(loc.clone())),
+        Err((loc, detected)) => (
+            (*detected).saturating_add(1).min(buf.len().max(*detected)),
+            Some(loc.clone()),
+        ),
     };
     let too_large = reach > limit || (matches!(res, Ok(Outcome::Incomplete)) && buf.len() > limit);
     let examined = if too_large { limit.saturating_add(1) } else { reach };
     if let Some(p) = bad_utf8 {
         if p < examined {
-            return Err(Located::new(p, CsvErrorKind::InvalidUtf8, format!("invalid UTF-8 byte 0x{:02x}", buf[p])));
+            return Err(Located::new(
+                p,
+                CsvErrorKind::InvalidUtf8,
+                format!("invalid UTF-8 byte 0x{:02x}", buf[p]),
+            ));
         }
     }
     if too_large {
@@ -277,32 +329,32 @@ pub fn parse_record(
     }
 }
 
-#[inline]
+/// Occurrences of `b` in `s`. Counts per byte lane in `u8` accumulators (flushed every 255 blocks) so that LLVM
+/// vectorises the loop with byte compares and subtracts, not with 64-bit widening (~8× faster than a filter-count).
 fn count_byte(s: &[u8], b: u8) -> usize {
-    // Written as a plain filter-count so LLVM vectorises it.
-    s.iter().filter(|&&x| x == b).count()
+    const W: usize = 32;
+    let mut total = 0usize;
+    let mut blocks = s.chunks_exact(W);
+    loop {
+        let mut acc = [0u8; W];
+        let mut n = 0;
+        for c in blocks.by_ref().take(255) {
+            for i in 0..W {
+                acc[i] = acc[i].wrapping_add(u8::from(c[i] == b));
+            }
+            n += 1;
+        }
+        total += acc.iter().map(|&x| x as usize).sum::<usize>();
+        if n < 255 {
+            break;
+        }
+    }
+    total + blocks.remainder().iter().filter(|&&x| x == b).count()
 }
 
 /// Number of LF bytes in `s`.
 pub fn count_lines(s: &[u8]) -> u64 {
     count_byte(s, b'\n') as u64
-}
-
-/// First record boundary (position just after an LF outside quotes) in `[from, to)` of `buf`, given whether the
-/// quote count in `buf[..from]` is odd.
-fn first_boundary_in(buf: &[u8], from: usize, to: usize, mut odd: bool) -> Option<usize> {
-    let mut i = from;
-    while i < to {
-        let o = memchr::memchr2(b'"', b'\n', &buf[i..to])?;
-        let p = i + o;
-        if buf[p] == b'"' {
-            odd = !odd;
-        } else if !odd {
-            return Some(p + 1);
-        }
-        i = p + 1;
-    }
-    None
 }
 
 /// The last record boundary in `buf` (which starts at a record start), if any.
@@ -323,34 +375,88 @@ pub fn last_boundary(buf: &[u8]) -> Option<usize> {
     None
 }
 
-/// Batch ends for parallel parsing of `buf[..split]` (`buf` starts at a record start, `split` is a record boundary
-/// or the end of input): the first boundary at or after each multiple of `piece`, then `split`. Increasing.
-pub fn batch_ends(buf: &[u8], split: usize, piece: usize) -> Vec<usize> {
+/// Whether the line starting at boundary `p` holds a record: lines that start with CR or LF are empty (or
+/// malformed, which the parser reports), and the position `split` itself starts nothing.
+#[inline]
+fn starts_record(buf: &[u8], p: usize, split: usize) -> bool {
+    p < split && buf[p] != b'\n' && buf[p] != b'\r'
+}
+
+/// Scans `buf[from..to]` given the quote parity at `from`: the first record boundary it owns (a boundary just after
+/// an LF outside quotes in `[from, to)`, so in `(from, to]`), and how many of its boundaries start a record.
+fn scan_piece(buf: &[u8], from: usize, to: usize, split: usize, mut odd: bool) -> (Option<usize>, u64) {
+    let mut first = None;
+    let mut records = 0u64;
+    let mut i = from;
+    while i < to {
+        let Some(o) = memchr::memchr2(b'"', b'\n', &buf[i..to]) else {
+            break;
+        };
+        let p = i + o;
+        if buf[p] == b'"' {
+            odd = !odd;
+        } else if !odd {
+            first.get_or_insert(p + 1);
+            records += u64::from(starts_record(buf, p + 1, split));
+        }
+        i = p + 1;
+    }
+    (first, records)
+}
+
+/// Batches for parallel parsing of `buf[..split]` (`buf` starts at a record start, `split` is a record boundary
+/// or the end of input): each batch ends at the first boundary at or after a multiple of `piece` (the last at
+/// `split`), with the number of records it holds *if the input is well-formed* (counted from quote parity and line
+/// starts; malformed input may make the count wrong, and the parser then reports the problem). Increasing ends.
+pub fn batch_plan(buf: &[u8], split: usize, piece: usize) -> Vec<(usize, u64)> {
     let piece = piece.max(1);
     let pieces = split.div_ceil(piece);
-    if pieces <= 1 {
-        return if split > 0 { vec![split] } else { Vec::new() };
+    if pieces == 0 {
+        return Vec::new();
     }
-    let odd: Vec<bool> =
-        (0..pieces).into_par_iter().map(|k| count_byte(&buf[k * piece..((k + 1) * piece).min(split)], b'"') % 2 == 1).collect();
-    let mut start_odd = Vec::with_capacity(pieces);
-    let mut acc = false;
-    for o in &odd {
-        start_odd.push(acc);
-        acc ^= *o;
-    }
-    let cands: Vec<Option<usize>> = (1..pieces)
-        .into_par_iter()
-        .map(|k| first_boundary_in(buf, k * piece, ((k + 1) * piece).min(split), start_odd[k]))
-        .collect();
-    let mut out: Vec<usize> = Vec::with_capacity(pieces);
-    for c in cands.into_iter().flatten() {
-        if c < split && out.last().map_or(true, |&l| c > l) {
-            out.push(c);
+    let bounds = |k: usize| (k * piece, ((k + 1) * piece).min(split));
+    let mut start_odd = vec![false; pieces];
+    if pieces > 1 {
+        let odd: Vec<bool> = (0..pieces)
+            .into_par_iter()
+            .map(|k| {
+                let (a, b) = bounds(k);
+                count_byte(&buf[a..b], b'"') % 2 == 1
+            })
+            .collect();
+        let mut acc = false;
+        for (s, o) in start_odd.iter_mut().zip(&odd) {
+            *s = acc;
+            acc ^= *o;
         }
     }
-    out.push(split);
+    let scans: Vec<(Option<usize>, u64)> = (0..pieces)
+        .into_par_iter()
+        .map(|k| {
+            let (a, b) = bounds(k);
+            scan_piece(buf, a, b, split, start_odd[k])
+        })
+        .collect();
+    let mut out: Vec<(usize, u64)> = Vec::with_capacity(pieces);
+    let mut records = u64::from(starts_record(buf, 0, split));
+    for (k, (first, r)) in scans.into_iter().enumerate() {
+        if k > 0 {
+            if let Some(c) = first {
+                if c < split && out.last().is_none_or(|&(l, _)| c > l) {
+                    out.push((c, records));
+                    records = 0;
+                }
+            }
+        }
+        records += r;
+    }
+    out.push((split, records));
     out
+}
+
+/// Batch ends only (see `batch_plan`).
+pub fn batch_ends(buf: &[u8], split: usize, piece: usize) -> Vec<usize> {
+    batch_plan(buf, split, piece).into_iter().map(|(e, _)| e).collect()
 }
 
 #[cfg(test)]
@@ -367,7 +473,9 @@ mod tests {
                 Outcome::Empty { end } => pos = end,
                 Outcome::Record { end } => {
                     out.push(
-                        (0..f.count()).map(|i| String::from_utf8(f.get(input, i).to_vec()).unwrap()).collect(),
+                        (0..f.count())
+                            .map(|i| String::from_utf8(f.get(input, i).to_vec()).unwrap())
+                            .collect(),
                     );
                     pos = end;
                 }
@@ -380,7 +488,10 @@ mod tests {
     #[test]
     fn rfc4180_records() {
         let got = parse_all(b"a,b\r\n\"x,\"\"y\"\"\nz\",\r\n\n,\n\"\"\n").unwrap();
-        assert_eq!(got, vec![vec!["a", "b"], vec!["x,\"y\"\nz", ""], vec!["", ""], vec![""]]);
+        assert_eq!(
+            got,
+            vec![vec!["a", "b"], vec!["x,\"y\"\nz", ""], vec!["", ""], vec![""]]
+        );
         assert_eq!(parse_all(b"a\r\r\nb\r").unwrap(), vec![vec!["a"], vec!["b"]]);
         assert_eq!(parse_all(b" a , b").unwrap(), vec![vec![" a ", " b"]]);
     }
@@ -410,7 +521,81 @@ mod tests {
         assert_eq!(e.kind, CsvErrorKind::TooLarge);
         let e = parse_record(b"abcdefgh", 0, false, 4, None, &mut f).unwrap_err();
         assert_eq!(e.kind, CsvErrorKind::TooLarge);
-        assert_eq!(parse_record(b"abc", 0, false, 4, None, &mut f).unwrap(), Outcome::Incomplete);
+        assert_eq!(
+            parse_record(b"abc", 0, false, 4, None, &mut f).unwrap(),
+            Outcome::Incomplete
+        );
+    }
+
+    #[test]
+    fn planned_record_counts_match_the_parser_on_well_formed_input() {
+        let text: &[u8] = b"a,\"x\ny\"\r\n\nb,c\r\r\n\"\n\n\",\"\"\"\"\n\r\nd,e\n\n\nf,\"g\"\n";
+        for eof_tail in [&b""[..], b"h,i", b"\r", b"\n\r"] {
+            let mut buf = text.to_vec();
+            buf.extend_from_slice(eof_tail);
+            let want = parse_all(&buf).unwrap();
+            for piece in 1..buf.len() + 2 {
+                let plan = batch_plan(&buf, buf.len(), piece);
+                let mut from = 0;
+                for &(end, n) in &plan {
+                    let got = parse_all(&buf[from..end]).unwrap().len() as u64;
+                    assert_eq!(got, n, "piece {piece}, batch {from}..{end}, tail {eof_tail:?}");
+                    from = end;
+                }
+                assert_eq!(plan.iter().map(|p| p.1).sum::<u64>(), want.len() as u64);
+            }
+        }
+    }
+
+    #[test]
+    fn find_special_agrees_with_the_byte_table() {
+        let mut buf: Vec<u8> = (0..200u8).map(|i| b'a' + i % 26).collect();
+        for &(at, c) in &[
+            (3usize, b','),
+            (17, b'\n'),
+            (40, b'\r'),
+            (63, b'"'),
+            (64, b','),
+            (150, b'\n'),
+            (199, b'"'),
+        ] {
+            buf[at] = c;
+        }
+        for from in 0..=buf.len() {
+            let want = (from..buf.len())
+                .find(|&k| SPECIAL[buf[k] as usize])
+                .unwrap_or(buf.len());
+            assert_eq!(find_special(&buf, from), want, "from {from}");
+            assert_eq!(
+                find_special(&buf[..from], 0),
+                (0..from).find(|&k| SPECIAL[buf[k] as usize]).unwrap_or(from)
+            );
+        }
+    }
+
+    #[test]
+    fn count_byte_counts_across_flushes_and_tails() {
+        for n in [
+            0usize,
+            1,
+            31,
+            32,
+            33,
+            255 * 32 - 1,
+            255 * 32,
+            255 * 32 + 1,
+            3 * 255 * 32 + 77,
+        ] {
+            let s: Vec<u8> = (0..n)
+                .map(|i| if i % 3 == 0 || i % 7 == 0 { b'\n' } else { b'x' })
+                .collect();
+            assert_eq!(
+                count_byte(&s, b'\n'),
+                s.iter().filter(|&&c| c == b'\n').count(),
+                "n={n}"
+            );
+            assert_eq!(count_byte(&vec![b'"'; n], b'"'), n);
+        }
     }
 
     #[test]

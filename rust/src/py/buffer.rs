@@ -18,12 +18,17 @@ impl<'py> ByteView<'py> {
             return Ok(ByteView::Bytes(b.clone()));
         }
         if obj.is_instance_of::<PyString>() {
-            return Err(PyTypeError::new_err("expected a bytes-like object, got str (encode it first)"));
+            return Err(PyTypeError::new_err(
+                "expected a bytes-like object, got str (encode it first)",
+            ));
         }
         let buf = PyBuffer::<u8>::get(obj).map_err(|_| {
             PyTypeError::new_err(format!(
                 "expected a bytes-like object, got {}",
-                obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+                obj.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|_| "?".into())
             ))
         })?;
         if !buf.is_c_contiguous() {
@@ -52,7 +57,6 @@ impl<'py> ByteView<'py> {
 pub(crate) fn digest_arg(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<crate::hash::Digest> {
     let view = ByteView::new(obj)?;
     let s = view.as_slice();
-    s.try_into().map_err(|_| {
-        crate::error::Error::invalid(format!("{what} must be 32 bytes, got {}", s.len())).into()
-    })
+    s.try_into()
+        .map_err(|_| crate::error::Error::invalid(format!("{what} must be 32 bytes, got {}", s.len())).into())
 }

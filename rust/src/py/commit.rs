@@ -135,7 +135,7 @@ fn commit_csv<'py>(
             })
         };
         let res = match src {
-            Src::Path(f) => engine_commit(&mut ReadInput::new(f), &opts, &mut report),
+            Src::Path(f) => engine_commit(&mut ReadInput::new(f).with_read_ahead(), &opts, &mut report),
             Src::Slice(s) => engine_commit(&mut SliceInput::new(s), &opts, &mut report),
             Src::File(obj) => {
                 let reader = PyReader { obj, err: &mut py_err };
@@ -157,7 +157,10 @@ const ROWS_SUB_BATCH_BYTES: usize = 128 << 10;
 const ROWS_SUB_BATCHES: usize = 16;
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
-    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
+    obj.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 /// Commits an iterable of mappings (column name → str). Without `columns`, the first row's keys (in its order)
@@ -201,9 +204,9 @@ fn commit_rows<'py>(
         if cols.is_none() {
             let mut names = Vec::new();
             for k in mapping.keys()?.iter() {
-                let s = k.cast::<PyString>().map_err(|_| {
-                    Error::invalid(format!("row {i}: column names must be str, not {}", type_name(&k)))
-                })?;
+                let s = k
+                    .cast::<PyString>()
+                    .map_err(|_| Error::invalid(format!("row {i}: column names must be str, not {}", type_name(&k))))?;
                 names.push(s.to_str()?.to_owned());
             }
             cols = Some(setup(names)?);
@@ -226,7 +229,10 @@ fn commit_rows<'py>(
             };
             let v = v.ok_or_else(|| Error::invalid(format!("row {i} has no column \"{name}\"")))?;
             let s = v.cast_into::<PyString>().map_err(|e| {
-                Error::invalid(format!("row {i}, column \"{name}\": value must be str, not {}", type_name(e.into_inner().as_any())))
+                Error::invalid(format!(
+                    "row {i}, column \"{name}\": value must be str, not {}",
+                    type_name(e.into_inner().as_any())
+                ))
             })?;
             values.push(s);
         }
@@ -256,7 +262,15 @@ fn commit_rows<'py>(
     py.detach(|| acc.absorb(&batches))?;
     let names = cols.map(|c| c.0).unwrap_or_default();
     let (count, root, leaves) = acc.finish()?;
-    Ok(output(py, Output { columns: names, count, root, leaves }))
+    Ok(output(
+        py,
+        Output {
+            columns: names,
+            count,
+            root,
+            leaves,
+        },
+    ))
 }
 
 fn pairs_arg(columns: &[String], values: &[String]) -> PyResult<MapLayout> {
@@ -293,7 +307,10 @@ fn commit_row_leaf<'py>(
         Some(s) => {
             let view = ByteView::new(s)?;
             let sl = view.as_slice();
-            Some(sl.try_into().map_err(|_| Error::invalid(format!("salt must be 32 bytes, got {}", sl.len())))?)
+            Some(
+                sl.try_into()
+                    .map_err(|_| Error::invalid(format!("salt must be 32 bytes, got {}", sl.len())))?,
+            )
         }
     };
     let layout = pairs_arg(&columns, &values)?;

@@ -28,8 +28,7 @@ impl<'py> Rows<'py> {
             ))
             .into()
         };
-        if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyString>()
-        {
+        if obj.is_instance_of::<PyBytes>() || obj.is_instance_of::<PyByteArray>() || obj.is_instance_of::<PyString>() {
             return Err(flat());
         }
         if !(obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>()) {
@@ -41,16 +40,18 @@ impl<'py> Rows<'py> {
                 let (rows, cols) = (shape[0], shape[1]);
                 if let Some(w) = width {
                     if cols != w {
-                        return Err(Error::invalid(format!(
-                            "{name} must have shape (n, {w}), got ({rows}, {cols})"
-                        ))
-                        .into());
+                        return Err(
+                            Error::invalid(format!("{name} must have shape (n, {w}), got ({rows}, {cols})")).into(),
+                        );
                     }
                 }
                 if !buf.is_c_contiguous() {
                     return Err(PyBufferError::new_err(format!("{name} must be C-contiguous")));
                 }
-                return Ok(Rows::Packed { view: ByteView::Buffer(buf), width: cols });
+                return Ok(Rows::Packed {
+                    view: ByteView::Buffer(buf),
+                    width: cols,
+                });
             }
         }
         let mut items = Vec::new();
@@ -126,7 +127,11 @@ fn ed25519_public_key<'py>(py: Python<'py>, sk: &Bound<'py, PyAny>) -> PyResult<
 
 /// RFC 8032 signature (64 bytes) of `msg` by the 32-byte secret seed `sk`.
 #[pyfunction]
-fn ed25519_sign<'py>(py: Python<'py>, sk: &Bound<'py, PyAny>, msg: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+fn ed25519_sign<'py>(
+    py: Python<'py>,
+    sk: &Bound<'py, PyAny>,
+    msg: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let sk_view = ByteView::new(sk)?;
     let seed = core::secret_key_arg(sk_view.as_slice(), "secret key")?;
     let msg_view = ByteView::new(msg)?;
@@ -137,7 +142,12 @@ fn ed25519_sign<'py>(py: Python<'py>, sk: &Bound<'py, PyAny>, msg: &Bound<'py, P
 
 /// Single verification under capfast's validity rule (docs/ed25519-validity.md).
 #[pyfunction]
-fn ed25519_verify(py: Python<'_>, pk: &Bound<'_, PyAny>, msg: &Bound<'_, PyAny>, sig: &Bound<'_, PyAny>) -> PyResult<bool> {
+fn ed25519_verify(
+    py: Python<'_>,
+    pk: &Bound<'_, PyAny>,
+    msg: &Bound<'_, PyAny>,
+    sig: &Bound<'_, PyAny>,
+) -> PyResult<bool> {
     let pk_view = ByteView::new(pk)?;
     let pk = core::public_key_arg(pk_view.as_slice(), "public key")?;
     let sig_view = ByteView::new(sig)?;
