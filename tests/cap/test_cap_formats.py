@@ -6,6 +6,7 @@ import hashlib
 
 import cbor2
 import pytest
+from caphelpers import RFC_PK, RFC_SK
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,8 +15,6 @@ from capfast.cap import cbor
 from capfast.cap.index import FileEntry, Index
 from capfast.cap.manifest import Manifest
 from capfast.errors import CborError, DuplicateEntryError, InvalidHashError, ManifestError, UnsafePathError
-
-from caphelpers import RFC_PK, RFC_SK
 
 V1_MANIFEST = bytes.fromhex(
     "a46b6361705f76657273696f6e0163617070a462696471636f6d2e746573742e736e617073686f74646e616d6568536e617073686f7467"

@@ -23,7 +23,8 @@ from capfast.errors import (
     ZipFormatError,
 )
 
-__all__ = ["cap_root", "cap_index_rows", "cap_pack_files", "zip_write", "zip_entries", "cap_verify_blobs", "cap_read_blob",
+__all__ = ["cap_root", "cap_index_rows", "cap_pack_files", "zip_write", "zip_entries", "cap_verify_blobs",
+           "cap_read_blob",
            "missing_blobs"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -135,9 +136,9 @@ def cap_index_rows(data: Any) -> list[IndexRow] | None:
         raise TypeError("expected a bytes-like object, got str (encode it first)")
     data = data if isinstance(data, bytes) else bytes(memoryview(data).cast("B"))
     try:
-        if data[:6] != b"\xa1\x65files":
+        if data[:7] != b"\xa1\x65files":
             raise _NotCanonical
-        n, pos = _uint(data, 6, 5)
+        n, pos = _uint(data, 7, 5)
         if n > _INDEX_MAX_ROWS or n > len(data) // 64:
             raise _NotCanonical
         rows: list[IndexRow] = []
@@ -278,7 +279,8 @@ def zip_entries(path: str | os.PathLike[str], max_entries: int = 65535) -> list[
             raise ZipFormatError(f"{n_total} entries, more than the limit of {max_entries}")
         if cd_offset + cd_size != eocd_at:
             raise ZipFormatError(f"central directory ({cd_size} bytes at {cd_offset}) does not end at the "
-                                 f"end-of-central-directory record (byte {eocd_at}): prepended, appended or hidden data")
+                                 f"end-of-central-directory record (byte {eocd_at}): prepended, appended or hidden "
+                                 "data")
         if cd_size < 46 * n_total:
             raise ZipFormatError(f"central directory of {cd_size} bytes cannot hold {n_total} entries")
         cd = _read(fh, file_len, cd_size, cd_offset, "central directory")

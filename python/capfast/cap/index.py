@@ -8,6 +8,7 @@ from typing import Any
 
 from capfast._backend import core
 from capfast.cap import cbor
+from capfast.cap.cbor import _head as cbor_head
 from capfast.cap.paths import check_collisions, check_vpath, vpaths_look_safe
 from capfast.errors import BlobMismatchError, CborError, DuplicateEntryError, InvalidHashError, ManifestError
 
@@ -130,6 +131,29 @@ def _validate_tree(files: dict[str, FileEntry]) -> None:
         raise DuplicateEntryError(f"index path {sorted(both)[0]!r} is both a file and a directory")
 
 
+def _text(value: str) -> bytes:
+    raw = value.encode("utf-8")
+    return cbor_head(3, len(raw)) + raw
+
+
+def _encode_canonical(files: dict[str, FileEntry]) -> bytes | None:
+    """What ``cbor.dumps`` gives for the index map, written directly (fixed field names and heads); None when an
+    entry is not of the validated shape, so the caller takes the general encoder."""
+    out = [b"\xa1\x65files", cbor_head(5, len(files))]
+    add = out.extend
+    for path, e in files.items():
+        h, size, csize, mime = e.hash, e.size, e.compressed_size, e.mime
+        if type(h) is not str or len(h) != 64 or not h.isascii() or type(size) is not int or \
+                type(csize) is not int or not (0 <= size < 1 << 63 and 0 <= csize < 1 << 63) or \
+                type(e.compression) is not str or not (mime is None or type(mime) is str):
+            return None
+        add((_text(path), b"\xa4" if mime is None else b"\xa5", b"\x64hash\x78\x40", h.encode("ascii"), b"\x64size",
+             cbor_head(0, size), b"\x6fcompressed_size", cbor_head(0, csize), b"\x6bcompression", _text(e.compression)))
+        if mime is not None:
+            add((b"\x64mime", _text(mime)))
+    return b"".join(out)
+
+
 class Index:
     """Sorted map of virtual path → :class:`FileEntry`, validated on construction."""
 
@@ -196,6 +220,9 @@ class Index:
 
     def to_cbor(self) -> bytes:
         """The reference encoding: ``{"files": {path: entry}}`` with paths sorted bytewise."""
+        fast = _encode_canonical(self.files)
+        if fast is not None:
+            return fast
         return cbor.dumps({"files": {p: e.to_map() for p, e in self.files.items()}})
 
     @property

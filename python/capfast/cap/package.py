@@ -114,9 +114,14 @@ def collect_app_files(base: Path, manifest: Manifest) -> list[tuple[str, Path]]:
     base = base.resolve()
     ui_dir = (base / manifest.ui).parent
     files: dict[str, Path] = {}
+    prefix = len(str(base).rstrip(os.sep)) + 1
 
-    def add(fs_path: Path) -> None:
-        rel = fs_path.relative_to(base).as_posix()
+    def rel_of(fs_path: str) -> str:
+        rel = fs_path[prefix:]
+        return rel if os.sep == "/" else rel.replace(os.sep, "/")
+
+    def add(fs_path: Path, rel: str | None = None) -> None:
+        rel = fs_path.relative_to(base).as_posix() if rel is None else rel
         check_vpath(rel)
         if rel.endswith(".sk.json"):
             raise UnsafePathError(f"refusing to pack {rel!r}: it looks like a secret key file")
@@ -124,20 +129,19 @@ def collect_app_files(base: Path, manifest: Manifest) -> list[tuple[str, Path]]:
 
     if not ui_dir.is_dir():
         raise ManifestError(f"entrypoints.ui: directory {ui_dir} does not exist")
-    stack = [ui_dir]
+    stack = [str(ui_dir)]
     while stack:
         d = stack.pop()
         with os.scandir(d) as it:
             for entry in it:
-                p = Path(entry.path)
                 if entry.is_symlink():
-                    raise UnsafePathError(f"refusing to pack symlink {p.relative_to(base).as_posix()!r}")
+                    raise UnsafePathError(f"refusing to pack symlink {rel_of(entry.path)!r}")
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(p)
+                    stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    add(p)
+                    add(Path(entry.path), rel_of(entry.path))
                 else:
-                    raise UnsafePathError(f"refusing to pack special file {p.relative_to(base).as_posix()!r}")
+                    raise UnsafePathError(f"refusing to pack special file {rel_of(entry.path)!r}")
                 if len(files) > _MAX_APP_FILES:
                     raise ManifestError(f"app folder has more than {_MAX_APP_FILES} files")
     if manifest.core_wasm is not None:
@@ -358,7 +362,7 @@ class Package:
             by_hash: dict[str, list[str]] = {}
             for vpath, entry in self.index.files.items():
                 by_hash.setdefault(entry.hash, []).append(vpath)
-            for h, vpaths in by_hash.items():
+            for vpaths in by_hash.values():
                 data = self.read_file(vpaths[0])
                 for vpath in vpaths:
                     _write_new(staging, vpath, data)

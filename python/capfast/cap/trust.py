@@ -117,7 +117,8 @@ class TrustStore:
             raise TrustError(f"rotation for {app_id} is not attested by the pinned key {old.hex()}")
         entry = self.pins[app_id]
         entry.setdefault("rotations", []).append(
-            {"from": old.hex(), "to": bytes(new_public_key).hex(), "attestation": bytes(attestation).hex(), "at": _now()}
+            {"from": old.hex(), "to": bytes(new_public_key).hex(), "attestation": bytes(attestation).hex(),
+             "at": _now()}
         )
         entry["pubkey_hex"] = bytes(new_public_key).hex()
         entry["last_seen"] = _now()

@@ -216,8 +216,10 @@ def run_inspect(args: argparse.Namespace) -> int:
     except PackageError as exc:
         status = f"NOT VERIFIED: {exc}"
     caps = parse_capabilities(pkg.manifest.capabilities)
-    files = [{"path": p, "hash": e.hash, "size": e.size, "compressed_size": e.compressed_size, "mime": e.mime}
-             for p, e in pkg.index.files.items()]
+    files: list[dict[str, Any]] = [
+        {"path": p, "hash": e.hash, "size": e.size, "compressed_size": e.compressed_size, "mime": e.mime}
+        for p, e in pkg.index.files.items()
+    ]
     data = {"ok": True, "status": status, "root": pkg.root.hex(), "signature": pkg.signature.hex(),
             "embedded_key": pkg.embedded_key.hex() if pkg.embedded_key else None,
             "embedded_key_note": "convenience only; never sufficient to trust the package",
@@ -229,7 +231,8 @@ def run_inspect(args: argparse.Namespace) -> int:
                  f"Signature: {pkg.signature[:8].hex()}...",
                  f"Embedded key: {data['embedded_key'] or '(none)'} (convenience only, not trusted)",
                  f"App:       {app['id']} {app['version']} \"{app['name']}\" by {app['publisher']}",
-                 f"UI:        {pkg.manifest.ui}" + (f"  core: {pkg.manifest.core_wasm}" if pkg.manifest.core_wasm else ""),
+                 f"UI:        {pkg.manifest.ui}"
+                 + (f"  core: {pkg.manifest.core_wasm}" if pkg.manifest.core_wasm else ""),
                  "Capabilities:", caps.render(), f"Files ({len(files)}):"]
         for f in files:
             ratio = f["compressed_size"] / f["size"] if f["size"] else 0

@@ -128,7 +128,14 @@ pub fn parse_canonical(data: &[u8]) -> Option<Vec<IndexRow<'_>>> {
         } else {
             None
         };
-        rows.push(IndexRow { path, hash, size, compressed_size, compression, mime });
+        rows.push(IndexRow {
+            path,
+            hash,
+            size,
+            compressed_size,
+            compression,
+            mime,
+        });
     }
     (r.pos == data.len()).then_some(rows)
 }
@@ -189,9 +196,30 @@ mod tests {
 
     fn rows() -> Vec<IndexRow<'static>> {
         vec![
-            IndexRow { path: "a.txt", hash: H, size: 0, compressed_size: 9, compression: "zstd", mime: Some("text/plain") },
-            IndexRow { path: "ui/app.js", hash: H, size: 1 << 40, compressed_size: 300, compression: "zstd", mime: None },
-            IndexRow { path: "ui/é", hash: H, size: 24, compressed_size: 23, compression: "zstd", mime: Some("") },
+            IndexRow {
+                path: "a.txt",
+                hash: H,
+                size: 0,
+                compressed_size: 9,
+                compression: "zstd",
+                mime: Some("text/plain"),
+            },
+            IndexRow {
+                path: "ui/app.js",
+                hash: H,
+                size: 1 << 40,
+                compressed_size: 300,
+                compression: "zstd",
+                mime: None,
+            },
+            IndexRow {
+                path: "ui/é",
+                hash: H,
+                size: 24,
+                compressed_size: 23,
+                compression: "zstd",
+                mime: Some(""),
+            },
         ]
     }
 
@@ -227,7 +255,10 @@ mod tests {
         u[0].hash = &upper;
         assert!(parse_canonical(&encode(&u)).is_none());
         // non-shortest size head: 0x18 0x05 instead of 0x05
-        let mut one = vec![IndexRow { size: 5, ..rs[1].clone() }];
+        let mut one = vec![IndexRow {
+            size: 5,
+            ..rs[1].clone()
+        }];
         let enc = encode(&one);
         let at = enc.windows(5).position(|w| w == b"\x64size").unwrap() + 5;
         let mut long = enc[..at].to_vec();

@@ -21,7 +21,10 @@ pub fn parse_hex32(s: &[u8]) -> Result<Digest> {
     }
     let bad = || {
         let shown: String = String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned();
-        Error::package(PackageErrorKind::InvalidHash, format!("{shown:?} is not 64 lowercase hex characters"))
+        Error::package(
+            PackageErrorKind::InvalidHash,
+            format!("{shown:?} is not 64 lowercase hex characters"),
+        )
     };
     if s.len() != 64 {
         return Err(bad());
@@ -34,6 +37,67 @@ pub fn parse_hex32(s: &[u8]) -> Result<Digest> {
         }
     }
     Ok(out)
+}
+
+/// [`parse_hex32`] over many strings, in parallel for large inputs; the error is the first invalid one in order.
+pub fn parse_hex32_many(items: &[&[u8]]) -> Result<Vec<Digest>> {
+    use rayon::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CHUNK: usize = 1 << 14;
+    let mut out = vec![[0u8; 32]; items.len()];
+    let first_bad = AtomicUsize::new(usize::MAX);
+    let work = |(ci, chunk): (usize, &mut [Digest])| {
+        for (j, slot) in chunk.iter_mut().enumerate() {
+            let i = ci * CHUNK + j;
+            match parse_hex32_fast(items[i]) {
+                Some(d) => *slot = d,
+                None => {
+                    first_bad.fetch_min(i, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+    };
+    if items.len() > CHUNK {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(work);
+    } else {
+        out.chunks_mut(CHUNK).enumerate().for_each(work);
+    }
+    match first_bad.into_inner() {
+        usize::MAX => Ok(out),
+        i => Err(parse_hex32(items[i])
+            .err()
+            .unwrap_or_else(|| Error::invalid("internal: hex decode disagreement"))),
+    }
+}
+
+/// Table-driven hex decode of 64 lowercase hex characters (0xFF marks a non-hex byte).
+#[inline]
+pub(crate) fn parse_hex32_fast(s: &[u8]) -> Option<Digest> {
+    const LUT: [u8; 256] = {
+        let mut t = [0xFFu8; 256];
+        let mut c = 0;
+        while c < 10 {
+            t[b'0' as usize + c] = c as u8;
+            c += 1;
+        }
+        let mut c = 0;
+        while c < 6 {
+            t[b'a' as usize + c] = 10 + c as u8;
+            c += 1;
+        }
+        t
+    };
+    let s: &[u8; 64] = s.try_into().ok()?;
+    let mut out = [0u8; 32];
+    let mut bad = 0u8;
+    for i in 0..32 {
+        let hi = LUT[s[2 * i] as usize];
+        let lo = LUT[s[2 * i + 1] as usize];
+        bad |= hi | lo;
+        out[i] = (hi << 4) | (lo & 0x0F);
+    }
+    (bad & 0xF0 == 0).then_some(out)
 }
 
 /// Lowercase hex of a digest.
@@ -58,9 +122,33 @@ mod tests {
         let upper = hex32(&d).to_uppercase();
         assert!(matches!(
             parse_hex32(upper.as_bytes()),
-            Err(Error::Package { kind: PackageErrorKind::InvalidHash, .. })
+            Err(Error::Package {
+                kind: PackageErrorKind::InvalidHash,
+                ..
+            })
         ));
         assert!(parse_hex32(b"ab").is_err());
         assert!(parse_hex32(&[b'g'; 64]).is_err());
+        // The table-driven bulk decoder agrees with the scalar one, and reports the first invalid item.
+        let good = hex32(&d);
+        let mut all: Vec<String> = (0..40_000u32)
+            .map(|i| hex32(&core::array::from_fn(|j| (i as usize * 31 + j) as u8)))
+            .collect();
+        let refs: Vec<&[u8]> = all.iter().map(|s| s.as_bytes()).collect();
+        let parsed = parse_hex32_many(&refs).unwrap();
+        assert!(refs.iter().zip(&parsed).all(|(s, d)| parse_hex32(s).unwrap() == *d));
+        for bad in [
+            upper.clone(),
+            "g".repeat(64),
+            good[..63].to_owned(),
+            format!("{good}0"),
+            good.replacen('0', "/", 1),
+        ] {
+            all[30_000] = bad.clone();
+            all[35_000] = "x".into();
+            let refs: Vec<&[u8]> = all.iter().map(|s| s.as_bytes()).collect();
+            let e = parse_hex32_many(&refs).unwrap_err().to_string();
+            assert!(e.contains(&format!("{:?}", &bad[..bad.len().min(80)])), "{e}");
+        }
     }
 }

@@ -48,7 +48,9 @@ pub fn compress(data: &[u8], level: i32) -> Result<Vec<u8>> {
 
 pub fn check_level(level: i32) -> Result<()> {
     if !(1..=19).contains(&level) {
-        return Err(Error::invalid(format!("zstd level must be between 1 and 19, got {level}")));
+        return Err(Error::invalid(format!(
+            "zstd level must be between 1 and 19, got {level}"
+        )));
     }
     Ok(())
 }
@@ -60,18 +62,20 @@ pub struct Packed {
     pub blob: Arc<Vec<u8>>,
 }
 
+/// One file after the parallel pass: its hash, size, and the compressed blob if this file claimed the content first.
+type Staged = (Digest, u64, Option<Vec<u8>>);
+
 /// Reads, hashes and compresses `paths` in parallel; identical contents are compressed once and share one blob.
 /// Results are in input order; the first failing path (in input order) is reported.
 pub fn pack_files(paths: &[PathBuf], level: i32) -> Result<Vec<Packed>> {
     check_level(level)?;
     let claimed: Mutex<HashMap<Digest, ()>> = Mutex::new(HashMap::new());
-    let staged: Vec<Result<(Digest, u64, Option<Vec<u8>>)>> = paths
+    let staged: Vec<Result<Staged>> = paths
         .par_iter()
         .map_init(
             || Encoder::new(level),
-            |enc, path| -> Result<(Digest, u64, Option<Vec<u8>>)> {
-                let meta = std::fs::metadata(path)
-                    .map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
+            |enc, path| -> Result<Staged> {
+                let meta = std::fs::metadata(path).map_err(|e| Error::invalid(format!("{}: {e}", path.display())))?;
                 if meta.len() > MAX_FILE_BYTES {
                     return Err(Error::invalid(format!(
                         "{}: {} bytes, larger than the {MAX_FILE_BYTES}-byte limit",
@@ -105,7 +109,10 @@ pub fn pack_files(paths: &[PathBuf], level: i32) -> Result<Vec<Packed>> {
     }
     rows.into_iter()
         .map(|(hash, size)| {
-            let blob = blobs.get(&hash).cloned().ok_or_else(|| Error::invalid("internal: blob missing after packing"))?;
+            let blob = blobs
+                .get(&hash)
+                .cloned()
+                .ok_or_else(|| Error::invalid("internal: blob missing after packing"))?;
             Ok(Packed { hash, size, blob })
         })
         .collect()

@@ -27,7 +27,12 @@ pub const RATIO_FLOOR: u64 = 1 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_blob: 1 << 30, max_total: 4 << 30, max_ratio: 10_000, window_log_max: 25 }
+        Limits {
+            max_blob: 1 << 30,
+            max_total: 4 << 30,
+            max_ratio: 10_000,
+            window_log_max: 25,
+        }
     }
 }
 
@@ -51,17 +56,29 @@ pub fn check_declared(blobs: &[BlobRef], limits: &Limits) -> Result<()> {
     for b in blobs {
         let h = super::hex32(&b.hash);
         if b.size > limits.max_blob {
-            return Err(err(K::DecompressionBomb, format!("blob {h}: declared size {} exceeds the {}-byte cap", b.size, limits.max_blob)));
+            return Err(err(
+                K::DecompressionBomb,
+                format!(
+                    "blob {h}: declared size {} exceeds the {}-byte cap",
+                    b.size, limits.max_blob
+                ),
+            ));
         }
         if b.size > RATIO_FLOOR && b.size > b.csize.saturating_mul(limits.max_ratio) {
             return Err(err(
                 K::DecompressionBomb,
-                format!("blob {h}: {} bytes from {} compressed exceeds the {}:1 ratio cap", b.size, b.csize, limits.max_ratio),
+                format!(
+                    "blob {h}: {} bytes from {} compressed exceeds the {}:1 ratio cap",
+                    b.size, b.csize, limits.max_ratio
+                ),
             ));
         }
         total = total.saturating_add(b.size);
         if total > limits.max_total {
-            return Err(err(K::DecompressionBomb, format!("blobs declare more than the {}-byte total cap", limits.max_total)));
+            return Err(err(
+                K::DecompressionBomb,
+                format!("blobs declare more than the {}-byte total cap", limits.max_total),
+            ));
         }
     }
     Ok(())
@@ -71,11 +88,17 @@ pub fn check_declared(blobs: &[BlobRef], limits: &Limits) -> Result<()> {
 /// frame content size (if present) equal to the declared size.
 pub fn check_frame_header(data: &[u8], declared: u64, limits: &Limits, h: &str) -> Result<()> {
     if data.len() < 6 {
-        return Err(err(K::BlobMismatch, format!("blob {h}: {} bytes is too short for a zstd frame", data.len())));
+        return Err(err(
+            K::BlobMismatch,
+            format!("blob {h}: {} bytes is too short for a zstd frame", data.len()),
+        ));
     }
     let magic = u32::from_le_bytes([data[0], data[1], data[2], data[3]]);
     if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
-        return Err(err(K::BlobMismatch, format!("blob {h}: skippable zstd frame (exactly one data frame is allowed)")));
+        return Err(err(
+            K::BlobMismatch,
+            format!("blob {h}: skippable zstd frame (exactly one data frame is allowed)"),
+        ));
     }
     if magic != 0xFD2F_B528 {
         return Err(err(K::BlobMismatch, format!("blob {h}: not a zstd frame")));
@@ -94,7 +117,10 @@ pub fn check_frame_header(data: &[u8], declared: u64, limits: &Limits, h: &str) 
         let base = 1u64 << log;
         let window = base + (base / 8) * (wd & 7) as u64;
         if window > 1u64 << limits.window_log_max {
-            return Err(err(K::DecompressionBomb, format!("blob {h}: zstd window of {window} bytes exceeds the cap")));
+            return Err(err(
+                K::DecompressionBomb,
+                format!("blob {h}: zstd window of {window} bytes exceeds the cap"),
+            ));
         }
         pos = 6;
     }
@@ -116,7 +142,10 @@ pub fn check_frame_header(data: &[u8], declared: u64, limits: &Limits, h: &str) 
             fcs += 256;
         }
         if fcs != declared {
-            return Err(err(K::BlobMismatch, format!("blob {h}: frame content size {fcs} differs from the index size {declared}")));
+            return Err(err(
+                K::BlobMismatch,
+                format!("blob {h}: frame content size {fcs} differs from the index size {declared}"),
+            ));
         }
     }
     Ok(())
@@ -138,7 +167,13 @@ pub const ONE_SHOT_MAX: u64 = 8 << 20;
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { dec: None, window_log_max: 0, chunk: Vec::new(), one_shot: None, out: Vec::new() }
+        Scratch {
+            dec: None,
+            window_log_max: 0,
+            chunk: Vec::new(),
+            one_shot: None,
+            out: Vec::new(),
+        }
     }
 
     /// One-shot decode of a frame that must span all of `data` into `self.out`; `Some(())` only if it decoded
@@ -171,7 +206,9 @@ impl Scratch {
                 self.window_log_max = window_log_max;
             }
         }
-        self.dec.as_mut().ok_or_else(|| Error::invalid("internal: zstd decoder missing"))
+        self.dec
+            .as_mut()
+            .ok_or_else(|| Error::invalid("internal: zstd decoder missing"))
     }
 }
 
@@ -200,7 +237,10 @@ pub fn decode_checked_with(
     if b.size <= ONE_SHOT_MAX && scratch.decode_one_shot(data, b.size).is_some() {
         let got: Digest = Sha256::digest(&scratch.out).into();
         if got != b.hash {
-            return Err(err(K::BlobMismatch, format!("blob {}: content hashes to {}", hx(), super::hex32(&got))));
+            return Err(err(
+                K::BlobMismatch,
+                format!("blob {}: content hashes to {}", hx(), super::hex32(&got)),
+            ));
         }
         return sink(&scratch.out);
     }
@@ -221,7 +261,10 @@ pub fn decode_checked_with(
             let n = ob.pos();
             produced += n as u64;
             if produced > b.size {
-                return Err(err(K::DecompressionBomb, format!("blob {}: decompresses to more than its declared {} bytes", hx(), b.size)));
+                return Err(err(
+                    K::DecompressionBomb,
+                    format!("blob {}: decompresses to more than its declared {} bytes", hx(), b.size),
+                ));
             }
             hasher.update(&chunk[..n]);
             sink(&chunk[..n])?;
@@ -233,14 +276,27 @@ pub fn decode_checked_with(
             }
         }
         if input.pos != data.len() {
-            return Err(err(K::BlobMismatch, format!("blob {}: {} bytes after the zstd frame", hx(), data.len() - input.pos)));
+            return Err(err(
+                K::BlobMismatch,
+                format!("blob {}: {} bytes after the zstd frame", hx(), data.len() - input.pos),
+            ));
         }
         if produced != b.size {
-            return Err(err(K::BlobMismatch, format!("blob {}: decompressed size {produced} differs from the index size {}", hx(), b.size)));
+            return Err(err(
+                K::BlobMismatch,
+                format!(
+                    "blob {}: decompressed size {produced} differs from the index size {}",
+                    hx(),
+                    b.size
+                ),
+            ));
         }
         let got: Digest = hasher.finalize().into();
         if got != b.hash {
-            return Err(err(K::BlobMismatch, format!("blob {}: content hashes to {}", hx(), super::hex32(&got))));
+            return Err(err(
+                K::BlobMismatch,
+                format!("blob {}: content hashes to {}", hx(), super::hex32(&got)),
+            ));
         }
         Ok(())
     })();
@@ -263,7 +319,10 @@ fn read_payload_into(src: &(impl Source + ?Sized), src_len: u64, b: &BlobRef, da
     let h = || super::hex32(&b.hash);
     let end = b.offset.checked_add(b.csize).filter(|&e| e <= src_len);
     if end.is_none() {
-        return Err(err(K::ZipFormat, format!("blob {}: payload lies outside the archive", h())));
+        return Err(err(
+            K::ZipFormat,
+            format!("blob {}: payload lies outside the archive", h()),
+        ));
     }
     let len = usize::try_from(b.csize).map_err(|_| err(K::ZipFormat, format!("blob {}: payload too large", h())))?;
     data.clear();
@@ -271,7 +330,10 @@ fn read_payload_into(src: &(impl Source + ?Sized), src_len: u64, b: &BlobRef, da
     src.read_exact_at(data, b.offset)
         .map_err(|e| err(K::ZipFormat, format!("blob {}: cannot read payload: {e}", h())))?;
     if crc32fast::hash(data) != b.crc {
-        return Err(err(K::ZipFormat, format!("blob {}: CRC-32 mismatch in the archive", h())));
+        return Err(err(
+            K::ZipFormat,
+            format!("blob {}: CRC-32 mismatch in the archive", h()),
+        ));
     }
     Ok(())
 }
@@ -318,7 +380,13 @@ mod tests {
     use crate::cap::pack::compress;
 
     fn blob(data: &[u8], payload: &[u8]) -> BlobRef {
-        BlobRef { hash: Sha256::digest(data).into(), offset: 0, csize: payload.len() as u64, crc: crc32fast::hash(payload), size: data.len() as u64 }
+        BlobRef {
+            hash: Sha256::digest(data).into(),
+            offset: 0,
+            csize: payload.len() as u64,
+            crc: crc32fast::hash(payload),
+            size: data.len() as u64,
+        }
     }
 
     fn kind(r: Result<()>) -> K {
@@ -350,7 +418,10 @@ mod tests {
         // trailing garbage / two frames
         let mut two = c.clone();
         two.extend_from_slice(&c);
-        assert_eq!(kind(verify_blobs(two.as_slice(), &[blob(&data, &two)], &l)), K::BlobMismatch);
+        assert_eq!(
+            kind(verify_blobs(two.as_slice(), &[blob(&data, &two)], &l)),
+            K::BlobMismatch
+        );
         // huge declared size and ratio caps
         let mut b = blob(&data, &c);
         b.size = 1 << 40;
@@ -358,6 +429,9 @@ mod tests {
         let zeros = vec![0u8; 64 << 20];
         let z = compress(&zeros, 3).unwrap();
         let strict = Limits { max_ratio: 100, ..l };
-        assert_eq!(kind(verify_blobs(z.as_slice(), &[blob(&zeros, &z)], &strict)), K::DecompressionBomb);
+        assert_eq!(
+            kind(verify_blobs(z.as_slice(), &[blob(&zeros, &z)], &strict)),
+            K::DecompressionBomb
+        );
     }
 }

@@ -39,16 +39,28 @@ pub struct ZipWriter<W: Write> {
 
 impl<W: Write> ZipWriter<W> {
     pub fn new(w: W) -> Self {
-        ZipWriter { w, offset: 0, central: Vec::new(), count: 0, names: HashSet::new() }
+        ZipWriter {
+            w,
+            offset: 0,
+            central: Vec::new(),
+            count: 0,
+            names: HashSet::new(),
+        }
     }
 
     /// Appends one STORED entry. Names must be unique; sizes must fit the classic (non-ZIP64) format.
     pub fn add(&mut self, name: &str, data: &[u8]) -> Result<()> {
         if name.is_empty() || name.len() > 0xFFFF {
-            return Err(Error::invalid(format!("zip entry name length {} out of range", name.len())));
+            return Err(Error::invalid(format!(
+                "zip entry name length {} out of range",
+                name.len()
+            )));
         }
         if !self.names.insert(name.to_owned()) {
-            return Err(Error::package(PackageErrorKind::DuplicateEntry, format!("duplicate zip entry {name:?}")));
+            return Err(Error::package(
+                PackageErrorKind::DuplicateEntry,
+                format!("duplicate zip entry {name:?}"),
+            ));
         }
         if self.count >= 0xFFFF {
             return Err(Error::invalid("more than 65,534 zip entries (ZIP64 is not supported)"));
@@ -148,6 +160,9 @@ pub struct Entry {
 /// Random-access source (a file via `pread`, or a byte slice in tests).
 pub trait Source: Sync {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
 }
 
@@ -208,21 +223,32 @@ fn read_at_into(
     offset: u64,
     what: impl Fn() -> String,
 ) -> Result<()> {
-    let end = offset.checked_add(len as u64).ok_or_else(|| zerr(format!("{}: offset overflow", what())))?;
+    let end = offset
+        .checked_add(len as u64)
+        .ok_or_else(|| zerr(format!("{}: offset overflow", what())))?;
     if end > file_len {
-        return Err(zerr(format!("truncated archive: {} ends at byte {end}, file has {file_len}", what())));
+        return Err(zerr(format!(
+            "truncated archive: {} ends at byte {end}, file has {file_len}",
+            what()
+        )));
     }
     buf.clear();
     buf.resize(len, 0);
-    src.read_exact_at(buf, offset)
-        .map_err(|e| zerr(format!("truncated archive: cannot read {} at byte {offset}: {e}", what())))
+    src.read_exact_at(buf, offset).map_err(|e| {
+        zerr(format!(
+            "truncated archive: cannot read {} at byte {offset}: {e}",
+            what()
+        ))
+    })
 }
 
 /// Strictly parses the archive's structure (see the module docs). Entries come back in central-directory order.
 pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<Vec<Entry>> {
     let file_len = src.len();
     if file_len < 22 {
-        return Err(zerr(format!("truncated archive: {file_len} bytes, no end-of-central-directory record")));
+        return Err(zerr(format!(
+            "truncated archive: {file_len} bytes, no end-of-central-directory record"
+        )));
     }
     let eocd_at = file_len - 22;
     let eocd = read_at(src, 22, eocd_at, "end-of-central-directory record")?;
@@ -254,7 +280,9 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
         )));
     }
     if cd_size < 46 * n as u64 {
-        return Err(zerr(format!("central directory of {cd_size} bytes cannot hold {n} entries")));
+        return Err(zerr(format!(
+            "central directory of {cd_size} bytes cannot hold {n} entries"
+        )));
     }
     let cd = read_at(src, cd_size as usize, cd_offset, "central directory")?;
     let mut entries: Vec<(u64, Entry)> = Vec::with_capacity(n);
@@ -263,7 +291,9 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
     let mut local: Vec<u8> = Vec::with_capacity(256);
     for i in 0..n {
         if pos + 46 > cd.len() || get32(&cd, pos) != CENTRAL_SIG {
-            return Err(zerr(format!("central directory entry {i} is malformed (bad signature or truncated)")));
+            return Err(zerr(format!(
+                "central directory entry {i} is malformed (bad signature or truncated)"
+            )));
         }
         let needed = get16(&cd, pos + 6);
         let flags = get16(&cd, pos + 8);
@@ -284,7 +314,9 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
         let name = std::str::from_utf8(raw_name)
             .map_err(|_| Error::package(PackageErrorKind::UnsafePath, format!("entry {i}: name is not UTF-8")))?;
         if method != 0 {
-            return Err(zerr(format!("entry {name:?}: compression method {method} (only STORED is allowed)")));
+            return Err(zerr(format!(
+                "entry {name:?}: compression method {method} (only STORED is allowed)"
+            )));
         }
         if flags & !FLAG_UTF8 != 0 {
             return Err(zerr(format!(
@@ -295,16 +327,23 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
             return Err(zerr(format!("entry {name:?}: needs ZIP version {needed}")));
         }
         if csize != usize_ {
-            return Err(zerr(format!("entry {name:?}: STORED entry with different compressed and uncompressed sizes")));
+            return Err(zerr(format!(
+                "entry {name:?}: STORED entry with different compressed and uncompressed sizes"
+            )));
         }
         if disk_start != 0 {
             return Err(zerr(format!("entry {name:?}: multi-disk entry")));
         }
         if !names.insert(raw_name) {
-            return Err(Error::package(PackageErrorKind::DuplicateEntry, format!("duplicate zip entry {name:?}")));
+            return Err(Error::package(
+                PackageErrorKind::DuplicateEntry,
+                format!("duplicate zip entry {name:?}"),
+            ));
         }
         // Local header: must agree with the central record.
-        read_at_into(src, file_len, &mut local, 30, header_offset, || format!("local header of {name:?}"))?;
+        read_at_into(src, file_len, &mut local, 30, header_offset, || {
+            format!("local header of {name:?}")
+        })?;
         if get32(&local, 0) != LOCAL_SIG {
             return Err(zerr(format!("entry {name:?}: no local header at byte {header_offset}")));
         }
@@ -317,18 +356,32 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
             || get32(&local, 22) as u64 != usize_
             || l_nlen != nlen
         {
-            return Err(zerr(format!("entry {name:?}: local header disagrees with the central directory")));
+            return Err(zerr(format!(
+                "entry {name:?}: local header disagrees with the central directory"
+            )));
         }
-        read_at_into(src, file_len, &mut local, nlen, header_offset + 30, || format!("local name of {name:?}"))?;
+        read_at_into(src, file_len, &mut local, nlen, header_offset + 30, || {
+            format!("local name of {name:?}")
+        })?;
         if local != raw_name {
             return Err(zerr(format!("entry {name:?}: local header names a different file")));
         }
         let data_offset = header_offset + 30 + nlen as u64 + l_elen;
         let data_end = data_offset + csize;
         if data_end > cd_offset {
-            return Err(zerr(format!("entry {name:?}: data runs into the central directory (truncated or overlapping)")));
+            return Err(zerr(format!(
+                "entry {name:?}: data runs into the central directory (truncated or overlapping)"
+            )));
         }
-        entries.push((header_offset, Entry { name: name.to_owned(), data_offset, size: csize, crc }));
+        entries.push((
+            header_offset,
+            Entry {
+                name: name.to_owned(),
+                data_offset,
+                size: csize,
+                crc,
+            },
+        ));
         pos = name_end + elen + clen;
     }
     if pos != cd.len() {
@@ -350,7 +403,10 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
         expect = e.data_offset + e.size;
     }
     if expect != cd_offset {
-        return Err(zerr(format!("{} unaccounted bytes before the central directory", cd_offset - expect)));
+        return Err(zerr(format!(
+            "{} unaccounted bytes before the central directory",
+            cd_offset - expect
+        )));
     }
     Ok(entries.into_iter().map(|(_, e)| e).collect())
 }
@@ -404,7 +460,10 @@ mod tests {
         p.extend_from_slice(&good);
         assert_eq!(kind(read_entries(p.as_slice(), 10)), PackageErrorKind::ZipFormat);
         // truncated
-        assert_eq!(kind(read_entries(&good[..good.len() - 30], 10)), PackageErrorKind::ZipFormat);
+        assert_eq!(
+            kind(read_entries(&good[..good.len() - 30], 10)),
+            PackageErrorKind::ZipFormat
+        );
         // non-STORED: patch central method
         let cd = good.len() - 22 - (46 + 1) * 2;
         let mut m = good.clone();
