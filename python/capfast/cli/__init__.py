@@ -43,6 +43,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "verifier",
     "registry",
     "project",
+    "serve",
+    "update",
 )
 
 
