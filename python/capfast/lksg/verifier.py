@@ -31,7 +31,7 @@ from capfast.lksg.bundle import FILE_ROLES, META_FILE, Limits, check_name, read_
 from capfast.lksg.manifest import manifest_hash, parse_manifest
 from capfast.lksg.proof import verify_proof
 
-__all__ = ["REPORT_SCHEMA", "verify_package", "verify_signature_doc"]
+__all__ = ["REPORT_SCHEMA", "verify_embedded_signatures", "verify_package", "verify_signature_doc"]
 
 REPORT_SCHEMA = "capfast.verification-report.v1"
 _HASH = re.compile(r"0x[0-9a-f]{64}")
@@ -82,7 +82,9 @@ def verify_signature_doc(
     return out
 
 
-def _embedded_signatures(manifest: Mapping[str, Any], trusted: Sequence[bytes]) -> list[dict[str, Any]]:
+def verify_embedded_signatures(manifest: Mapping[str, Any], trusted: Sequence[bytes]) -> list[dict[str, Any]]:
+    """One result per entry of ``manifest.signatures`` (Ed25519 over the manifest with ``signatures`` cleared):
+    ``valid``, ``trusted`` (the key is one of ``trusted``), ``kid`` and ``error`` when it fails."""
     from capfast.lksg.signing import manifest_message
 
     out: list[dict[str, Any]] = []
@@ -336,7 +338,7 @@ def _verify_unit(
         r = verify_signature_doc(doc, manifest, trusted)
         r["file"] = name
         sigs.append(r)
-    sigs.extend(_embedded_signatures(manifest, trusted))
+    sigs.extend(verify_embedded_signatures(manifest, trusted))
     out["signatures"] = sigs
     for s in sigs:
         if "error" in s:
