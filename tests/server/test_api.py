@@ -135,7 +135,7 @@ def test_verify_checks_embedded_signatures(client, auth, lksg_case):
     from capfast import ed25519
     from capfast.lksg.signing import manifest_message
 
-    m, p = json.loads(json.dumps(lksg_case["manifest"])), lksg_case["proof"]
+    m = json.loads(json.dumps(lksg_case["manifest"]))
     assert m["signatures"] == []
     sk = bytes(range(1, 33))
     pk = ed25519.public_key(sk)
