@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -14,21 +15,7 @@ from capfast.lksg import signing
 SEED = b"\x2a" * 32  # cap-agent.md §11.4: the seed of every vector
 PUBKEY_HEX = "197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61"
 # The §3.2 manifest with the full roots (§1.4) and policy hash (§2.1).
-MANIFEST = {
-    "version": "manifest.v1.0",
-    "created_at": "2025-10-25T10:00:02+00:00",
-    "supplier_root": "0xdde3f2c96c5ffc46eef6af7fe449ba6c575b71eff26d0829ce6d48872b2f1610",
-    "ubo_root": "0xf89ea642046c73faa32494ed30672c7a7a7f764e399d1fb6d1c342ff3e7bf846",
-    "company_commitment_root": "0x83a8779d0d7e3a7590133318265569f2651a4f8090afcae880741efcfc898ae5",
-    "policy": {
-        "name": "LkSG Demo Policy",
-        "version": "lksg.v1",
-        "hash": "0xd490be94f6f182bd6a00930c65f6f1f5fab70ddb29116235ae344f064f9b52b3",
-    },
-    "audit": {"tail_digest": "0x88b1009e4c61f255c09d65974a59d7e6fd8d9e2181b71b12aaf65e90b18b710f", "events_count": 2},
-    "proof": {"type": "none", "status": "none"},
-    "signatures": [],
-}
+MANIFEST = json.loads((Path(__file__).resolve().parents[1] / "vectors/cap-agent/manifest-3.2.json").read_text())
 SIG_HEX = (
     "0x3f4ac1bc35fb006545ce061fd7a1d1cf3000d0d0441db87d2a37a44a179640d8"
     "76ba0286e9c7fbfcaef041b5826d03aacaaa577c10f15ed2bc660108329cd00f"
