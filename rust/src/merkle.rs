@@ -156,15 +156,29 @@ const PAR_THRESHOLD: usize = 1 << 14;
 fn perfect_root(alg: HashAlg, leaves: &[Digest]) -> Digest {
     debug_assert!(leaves.len().is_power_of_two());
     if leaves.len() <= PAR_THRESHOLD {
-        let mut range = CompactRange::new(alg, 0);
-        for h in leaves {
-            range.push(*h);
-        }
-        return range.nodes[0].1;
+        return perfect_root_with(alg, leaves, &mut Vec::new(), &mut Vec::new());
     }
     let (l, r) = leaves.split_at(leaves.len() / 2);
     let (lh, rh) = rayon::join(|| perfect_root(alg, l), || perfect_root(alg, r));
     alg.node(&lh, &rh)
+}
+
+/// Root of a perfect subtree (`leaves.len()` a power of two) on the current thread, level by level so that each
+/// level's parents are hashed eight at a time ([`HashAlg::parents`]). `level` and `next` are scratch buffers the
+/// caller may reuse across calls.
+pub fn perfect_root_with(alg: HashAlg, leaves: &[Digest], level: &mut Vec<Digest>, next: &mut Vec<Digest>) -> Digest {
+    debug_assert!(leaves.len().is_power_of_two());
+    if leaves.len() == 1 {
+        return leaves[0];
+    }
+    next.clear();
+    alg.parents(leaves, next);
+    while next.len() > 1 {
+        std::mem::swap(level, next);
+        next.clear();
+        alg.parents(level, next);
+    }
+    next[0]
 }
 
 /// Compact range of the given leaf hashes starting at `begin`, hashing perfect subtrees in parallel.

@@ -2,11 +2,9 @@
 //! maps, optionally salted per row. See `pipeline` for the engine, `csv` for the dialect, `cbor` for the leaf
 //! encoding and `salt` for the salt derivation.
 
-pub mod b3x8;
 pub mod cbor;
 pub mod csv;
 pub mod pipeline;
 pub mod salt;
-pub mod sha3x8;
 
 pub use pipeline::{commit_bytes, commit_csv, Accumulator, EncodedRows, Input, Options, Output, ReadInput, SliceInput};

@@ -7,17 +7,16 @@
 //! compact range are computed in parallel (phase 2) and appended in order to the running compact range. Memory is
 //! bounded by the chunk size plus the record limit, independent of the number of rows (unless `retain_leaves`).
 
-use super::b3x8;
 use super::cbor::MapLayout;
 use super::csv::{
     batch_plan, count_lines, first_invalid_utf8, last_boundary, parse_record, Fields, Located, Outcome,
     DEFAULT_MAX_RECORD, MAX_COLUMNS,
 };
 use super::salt::{row_salt, SALT_DOMAIN};
-use super::sha3x8;
 use crate::error::{CsvErrorKind, Error, Result};
+use crate::hash::{b3x8, sha3x8};
 use crate::hash::{Digest, HashAlg, LEAF_PREFIX};
-use crate::merkle::{compact_range_of, decompose, CompactRange};
+use crate::merkle::{compact_range_of, decompose, perfect_root_with, CompactRange};
 use rayon::prelude::*;
 use std::collections::HashSet;
 use std::io::Read;
@@ -398,30 +397,6 @@ fn parse_batch(w: &mut Work, buf: &[u8], b0: usize, eof: bool, table: &Table, ma
     }
 }
 
-/// Hashes `src`'s consecutive pairs into parent nodes appended to `out`.
-fn parents(alg: HashAlg, src: &[Digest], out: &mut Vec<Digest>) {
-    match alg {
-        HashAlg::Blake3 => b3x8::parents(src, out),
-        HashAlg::Sha3_256 => sha3x8::parents(src, out),
-        HashAlg::Sha256 => out.extend(src.chunks_exact(2).map(|p| alg.node(&p[0], &p[1]))),
-    }
-}
-
-/// Root of a perfect subtree (`leaves.len()` a power of two), level by level.
-fn perfect_root(alg: HashAlg, leaves: &[Digest], level: &mut Vec<Digest>, next: &mut Vec<Digest>) -> Digest {
-    if leaves.len() == 1 {
-        return leaves[0];
-    }
-    next.clear();
-    parents(alg, leaves, next);
-    while next.len() > 1 {
-        std::mem::swap(level, next);
-        next.clear();
-        parents(alg, level, next);
-    }
-    next[0]
-}
-
 /// Fills in the salts (rows numbered from `first`), hashes the leaves and computes the batch's compact range.
 fn hash_batch(w: &mut Work, alg: HashAlg, key: Option<&[u8; 32]>, first: u64) -> Result<()> {
     let n = w.ends.len();
@@ -454,7 +429,7 @@ fn hash_batch(w: &mut Work, alg: HashAlg, key: Option<&[u8; 32]>, first: u64) ->
     let mut roots = Vec::new();
     for (s, lvl) in decompose(first, end) {
         let lo = (s - first) as usize;
-        roots.push(perfect_root(
+        roots.push(perfect_root_with(
             alg,
             &w.leaves[lo..lo + (1usize << lvl)],
             &mut w.level,

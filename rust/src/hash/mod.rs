@@ -1,6 +1,12 @@
 //! The three tree hashes capfast supports, with RFC 6962 domain separation.
 //!
 //! leaf = H(0x00 ‖ data), node = H(0x01 ‖ left ‖ right), empty tree = H("").
+//!
+//! `b3x8` and `sha3x8` hash eight independent messages at once with SIMD (AVX2 / AVX-512, detected at run time,
+//! scalar fallback); [`HashAlg::parents`] uses them for whole tree levels.
+
+pub mod b3x8;
+pub mod sha3x8;
 
 use crate::error::{Error, Result};
 use sha2::Digest as _;
@@ -94,6 +100,16 @@ impl HashAlg {
                 all.extend_from_slice(parts);
                 self.hash_parts(&all)
             }
+        }
+    }
+
+    /// Appends the RFC 6962 parents `node(level[2i], level[2i+1])` of consecutive pairs of `level` (even length) to
+    /// `out`, eight at a time where the CPU allows.
+    pub fn parents(self, level: &[Digest], out: &mut Vec<Digest>) {
+        match self {
+            HashAlg::Blake3 => b3x8::parents(level, out),
+            HashAlg::Sha3_256 => sha3x8::parents(level, out),
+            HashAlg::Sha256 => out.extend(level.chunks_exact(2).map(|p| self.node(&p[0], &p[1]))),
         }
     }
 
