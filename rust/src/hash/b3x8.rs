@@ -11,7 +11,7 @@
 use crate::hash::Digest;
 
 /// Messages per SIMD call.
-pub const LANES: usize = 8;
+pub use super::lanes::LANES;
 /// Longest message the SIMD path takes (one BLAKE3 chunk).
 const MAX_LEN: usize = 1024;
 
@@ -114,36 +114,12 @@ fn hash_group(msgs: &[&[u8]], key: Option<&[u8; 32]>, out: &mut [Digest]) {
 
 /// Appends BLAKE3(`msg(k)`) for `k` in `0..n` to `out` (keyed with `key` when given).
 pub fn hash_each<'a>(n: usize, key: Option<&[u8; 32]>, msg: impl Fn(usize) -> &'a [u8], out: &mut Vec<Digest>) {
-    let mut k = 0;
-    let mut group: [&[u8]; LANES] = [&[]; LANES];
-    let mut res = [[0u8; 32]; LANES];
-    while k < n {
-        let m = (n - k).min(LANES);
-        for (j, g) in group.iter_mut().enumerate().take(m) {
-            *g = msg(k + j);
-        }
-        hash_group(&group[..m], key, &mut res);
-        out.extend_from_slice(&res[..m]);
-        k += m;
-    }
+    super::lanes::each(n, msg, out, |group, res| hash_group(group, key, res));
 }
 
 /// Appends the RFC 6962 parent hashes BLAKE3(0x01 ‖ l ‖ r) of consecutive pairs of `level` (even length) to `out`.
 pub fn parents(level: &[Digest], out: &mut Vec<Digest>) {
-    debug_assert!(level.len().is_multiple_of(2));
-    let mut bufs = [[0u8; 65]; LANES];
-    let mut res = [[0u8; 32]; LANES];
-    for group in level.chunks(2 * LANES) {
-        let m = group.len() / 2;
-        for (b, pair) in bufs.iter_mut().zip(group.chunks_exact(2)) {
-            b[0] = crate::hash::NODE_PREFIX;
-            b[1..33].copy_from_slice(&pair[0]);
-            b[33..].copy_from_slice(&pair[1]);
-        }
-        let msgs: [&[u8]; LANES] = std::array::from_fn(|i| &bufs[i][..]);
-        hash_group(&msgs[..m], None, &mut res);
-        out.extend_from_slice(&res[..m]);
-    }
+    super::lanes::parents(level, out, |group, res| hash_group(group, None, res));
 }
 
 #[cfg(target_arch = "x86_64")]

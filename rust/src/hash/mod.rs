@@ -6,6 +6,7 @@
 //! scalar fallback); [`HashAlg::parents`] uses them for whole tree levels.
 
 pub mod b3x8;
+mod lanes;
 pub mod sha3x8;
 
 use crate::error::{Error, Result};

@@ -11,7 +11,7 @@ use crate::hash::Digest;
 use sha3::Digest as _;
 
 /// Messages per SIMD call.
-pub const LANES: usize = 8;
+pub use super::lanes::LANES;
 const RATE: usize = 136;
 /// Longest message the SIMD path takes (bounds the work of lanes idling next to a long one).
 const MAX_LEN: usize = 4096;
@@ -86,36 +86,12 @@ fn hash_group(msgs: &[&[u8]], out: &mut [Digest]) {
 
 /// Appends SHA3-256(`msg(k)`) for `k` in `0..n` to `out`.
 pub fn hash_each<'a>(n: usize, msg: impl Fn(usize) -> &'a [u8], out: &mut Vec<Digest>) {
-    let mut k = 0;
-    let mut group: [&[u8]; LANES] = [&[]; LANES];
-    let mut res = [[0u8; 32]; LANES];
-    while k < n {
-        let m = (n - k).min(LANES);
-        for (j, g) in group.iter_mut().enumerate().take(m) {
-            *g = msg(k + j);
-        }
-        hash_group(&group[..m], &mut res);
-        out.extend_from_slice(&res[..m]);
-        k += m;
-    }
+    super::lanes::each(n, msg, out, hash_group);
 }
 
 /// Appends the RFC 6962 parent hashes SHA3-256(0x01 ‖ l ‖ r) of consecutive pairs of `level` (even length).
 pub fn parents(level: &[Digest], out: &mut Vec<Digest>) {
-    debug_assert!(level.len().is_multiple_of(2));
-    let mut bufs = [[0u8; 65]; LANES];
-    let mut res = [[0u8; 32]; LANES];
-    for group in level.chunks(2 * LANES) {
-        let m = group.len() / 2;
-        for (b, pair) in bufs.iter_mut().zip(group.chunks_exact(2)) {
-            b[0] = crate::hash::NODE_PREFIX;
-            b[1..33].copy_from_slice(&pair[0]);
-            b[33..].copy_from_slice(&pair[1]);
-        }
-        let msgs: [&[u8]; LANES] = std::array::from_fn(|i| &bufs[i][..]);
-        hash_group(&msgs[..m], &mut res);
-        out.extend_from_slice(&res[..m]);
-    }
+    super::lanes::parents(level, out, hash_group);
 }
 
 #[cfg(target_arch = "x86_64")]
