@@ -176,15 +176,20 @@ def load_floors(path: str | os.PathLike[str]) -> FloorsFile:
     return FloorsFile(floors=floors, tolerance=tolerance)
 
 
+def _read_json(p: Path, what: str, missing_hint: str = "") -> Any:
+    """Parse the JSON file ``p``; a missing or malformed file is a :class:`GateError` naming ``what``."""
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise GateError(f"{what} does not exist{missing_hint}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GateError(f"{what} is not valid JSON: {e}") from None
+
+
 def load_benchmark_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a pytest-benchmark ``--benchmark-json`` file."""
     p = Path(path)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GateError(f"benchmark JSON {p} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GateError(f"benchmark JSON {p} is not valid JSON: {e}") from None
+    data = _read_json(p, f"benchmark JSON {p}")
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list):
         raise GateError(f"benchmark JSON {p} has no 'benchmarks' list (not a pytest-benchmark file?)")
     for b in data["benchmarks"]:
@@ -209,12 +214,7 @@ def _machine(data: dict[str, Any]) -> dict[str, Any]:
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a ``gate.json`` report written by :func:`write_report`."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GateError(f"gate report {p} does not exist (run `python -m capfast.bench gate` first)") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise GateError(f"gate report {p} is not valid JSON: {e}") from None
+    doc = _read_json(p, f"gate report {p}", missing_hint=" (run `python -m capfast.bench gate` first)")
     if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA or not isinstance(doc.get("rows"), list):
         raise GateError(f"{p} is not a capfast gate report (schema {REPORT_SCHEMA})")
     return doc
