@@ -19,6 +19,17 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"capfast backend: {capfast.backend}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``@pytest.mark.once`` tests run in the native pass of ``make test`` only (their result cannot depend on the
+    backend); a run on the twin skips them, saying so. ``CAPFAST_RUN_ONCE=1`` runs them on any backend."""
+    if capfast.backend == "native" or os.environ.get("CAPFAST_RUN_ONCE") == "1":
+        return
+    skip = pytest.mark.skip(reason="backend-independent (@pytest.mark.once): runs in the native pass only")
+    for item in items:
+        if item.get_closest_marker("once") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def native_core():
     """The native module, for differential tests. Missing is a failure unless the twin was forced."""
