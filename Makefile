@@ -37,21 +37,23 @@ test-python: develop ## the whole Python suite on the pure-Python twin
 test: test-rust test-native test-python ## everything CI runs: cargo test, then the suite once per backend
 
 bench: develop ## full benchmark suite (1M rows) with same-run baselines and floors; report in .benchmarks/full/
-	$(PY) -m capfast.bench gate --report-dir .benchmarks/full $(GATE_ARGS)
+	$(BENCHGATE) gate --report-dir .benchmarks/full $(GATE_ARGS)
 
 # ---- benchmark gate ----------------------------------------------------------------------------------------------
+# The gate is developer tooling (benches/benchgate/), not part of the wheel.
+BENCHGATE = PYTHONPATH=$(CURDIR)/benches $(PY) -m benchgate
 GATE_BASELINE ?= .benchmarks/gate-baseline-quick.json
 GATE_ARGS ?=
 
 gate: develop ## quick benchmark gate: ratios vs benches/floors.toml (+ saved same-machine baseline if present)
-	$(PY) -m capfast.bench gate --quick --report-dir .benchmarks/gate \
+	$(BENCHGATE) gate --quick --report-dir .benchmarks/gate \
 		$(if $(wildcard $(GATE_BASELINE)),--baseline-file $(GATE_BASELINE)) $(GATE_ARGS)
 
 gate-baseline: develop ## run the quick gate and save its medians as this machine's baseline ($(GATE_BASELINE))
-	$(PY) -m capfast.bench gate --quick --report-dir .benchmarks/gate --save-baseline $(GATE_BASELINE) $(GATE_ARGS)
+	$(BENCHGATE) gate --quick --report-dir .benchmarks/gate --save-baseline $(GATE_BASELINE) $(GATE_ARGS)
 
 readme-table: venv ## README performance table from the full report (run `make bench` first)
-	$(PY) -m capfast.bench readme --report .benchmarks/full/gate.json --readme README.md
+	$(BENCHGATE) readme --report .benchmarks/full/gate.json --readme README.md
 
 # ---- lint, stubs, workflows ------------------------------------------------------------------------------------------
 # The tools are the `lint` extra of pyproject.toml, installed without rebuilding the package.

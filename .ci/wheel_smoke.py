@@ -30,6 +30,13 @@ def main() -> int:
     assert merkle.root(LEAVES[:5], hash="sha256").hex() == ROOT_5, "RFC 6962 root of 5 leaves is wrong"
     assert merkle.root(LEAVES, hash="sha256").hex() == ROOT_8, "RFC 6962 root of 8 leaves is wrong"
 
+    from capfast import _native
+
+    assert capfast.__version__ == _native.__version__, (capfast.__version__, _native.__version__)
+    import importlib.util
+
+    assert importlib.util.find_spec("capfast.bench") is None, "developer tooling (the benchmark gate) is in the wheel"
+
     scripts = Path(sys.executable).parent
     cap = shutil.which("cap", path=str(scripts)) or shutil.which("cap")
     assert cap, f"the `cap` console script is not installed next to {sys.executable}"

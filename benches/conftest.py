@@ -1,6 +1,6 @@
 """Benchmark fixtures. Benchmarks are disabled in the normal test run (``--benchmark-disable``); run ``make bench``.
 
-Every case records ``extra_info`` ``case``/``role``/``label`` (see ``capfast.bench``): ``role="subject"`` is the capfast
+Every case records ``extra_info`` ``case``/``role``/``label`` (see ``benchgate``): ``role="subject"`` is the capfast
 path, ``role="baseline"`` a named competitor run in the same process.
 """
 

@@ -1,14 +1,14 @@
-"""Prints the ratio table of a pytest-benchmark JSON file (thin wrapper over ``capfast.bench.ratios``).
+"""Prints the ratio table of a pytest-benchmark JSON file (thin wrapper over ``benchgate.ratios``).
 
-    python benches/ratios.py .benchmarks/latest.json      # same as: python -m capfast.bench ratios FILE
+    python benches/ratios.py .benchmarks/latest.json      # same as: PYTHONPATH=benches python -m benchgate ratios FILE
 """
 
 from __future__ import annotations
 
 import sys
 
-from capfast.bench.__main__ import main
-from capfast.bench.ratios import markdown, ratio_rows
+from benchgate.__main__ import main
+from benchgate.ratios import markdown, ratio_rows
 
 __all__ = ["markdown", "ratio_rows"]
 

@@ -15,3 +15,22 @@ def test_twin_exports_every_native_function(native_core, py_core):
     native = {n for n in dir(native_core) if not n.startswith("_")}
     twin = set(py_core.__all__)
     assert native == twin, f"only native: {native - twin}; only twin: {twin - native}"
+
+
+def test_version_has_one_source() -> None:
+    """``capfast.__version__`` is the package metadata, which maturin takes from rust/Cargo.toml (and the native core
+    reports the same crate version)."""
+    import importlib
+    import re
+    from importlib import metadata
+    from pathlib import Path
+
+    cargo = (Path(__file__).resolve().parent.parent / "rust" / "Cargo.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"', cargo, re.M)
+    assert version is not None
+    assert capfast.__version__ == metadata.version("capfast") == version.group(1)
+    try:
+        native = importlib.import_module("capfast._native")
+    except ImportError:
+        return
+    assert native.__version__ == version.group(1)

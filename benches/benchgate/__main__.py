@@ -1,4 +1,4 @@
-"""Command line of the benchmark gate: ``python -m capfast.bench {gate,readme,ratios} ...``."""
+"""Command line of the benchmark gate: ``PYTHONPATH=benches python -m benchgate {gate,readme,ratios} ...``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from capfast.bench.gate import (
+from benchgate.gate import (
     GateError,
     Mode,
     evaluate,
@@ -21,12 +21,12 @@ from capfast.bench.gate import (
     save_baseline,
     write_report,
 )
-from capfast.bench.ratios import markdown, ratio_rows
-from capfast.bench.readme import update_readme
+from benchgate.ratios import markdown, ratio_rows
+from benchgate.readme import update_readme
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m capfast.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m benchgate", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
     g = sub.add_parser("gate", help="run benches/, check ratios against floors and a saved baseline")

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from capfast.bench.ratios import RatioRow, fmt_seconds, ratio_rows, subject_medians
+from benchgate.ratios import RatioRow, fmt_seconds, ratio_rows, subject_medians
 
 __all__ = [
     "Check",
@@ -214,7 +214,7 @@ def _machine(data: dict[str, Any]) -> dict[str, Any]:
 def load_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a ``gate.json`` report written by :func:`write_report`."""
     p = Path(path)
-    doc = _read_json(p, f"gate report {p}", missing_hint=" (run `python -m capfast.bench gate` first)")
+    doc = _read_json(p, f"gate report {p}", missing_hint=" (run `PYTHONPATH=benches python -m benchgate gate` first)")
     if not isinstance(doc, dict) or doc.get("schema") != REPORT_SCHEMA or not isinstance(doc.get("rows"), list):
         raise GateError(f"{p} is not a capfast gate report (schema {REPORT_SCHEMA})")
     return doc

@@ -1,8 +1,12 @@
-"""Crash-safe file writes shared by every capfast module that writes files.
+"""File I/O shared by every capfast module: crash-safe writes, bounded reads, and one cross-platform file lock.
 
-:func:`atomic_write` never leaves a half-written target behind: it writes a temporary file in the *same*
-directory (so the final rename cannot cross file systems), fsyncs it, renames it over the target and fsyncs the
-directory so the rename itself survives a power loss. Readers see either the old file or the new one.
+* :func:`atomic_write` / :func:`atomic_writer` never leave a half-written target behind: they write a temporary file
+  in the *same* directory (so the final rename cannot cross file systems), fsync it, rename it over the target and
+  fsync the directory so the rename itself survives a power loss. Readers see either the old file or the new one.
+* :func:`read_limited` / :func:`read_bounded` read a regular file of at most ``limit`` bytes (one bounded read, so a
+  file that grows meanwhile cannot make capfast read more).
+* :func:`locked` takes an exclusive advisory lock on an open file: ``fcntl.flock`` on POSIX, ``msvcrt.locking`` on
+  Windows (where ``fcntl`` does not exist), blocking or not.
 """
 
 from __future__ import annotations
@@ -10,11 +14,17 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["atomic_write", "atomic_writer", "fsync_dir"]
+try:  # POSIX
+    import fcntl as _fcntl
+except ImportError:  # Windows
+    _fcntl = None  # type: ignore[assignment]
+
+__all__ = ["LockBusyError", "atomic_write", "atomic_writer", "fsync_dir", "locked", "read_bounded", "read_limited"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -83,3 +93,76 @@ def atomic_write(
     payload = data.encode(encoding) if isinstance(data, str) else bytes(data)
     with atomic_writer(path, mode=mode) as fh:
         fh.write(payload)
+
+
+def read_limited(path: str | os.PathLike[str], limit: int, what: str, error: type[Exception]) -> bytes:
+    """The bytes of the file ``path`` if it holds at most ``limit`` bytes, else ``error``; a directory is ``error``
+    too. Other I/O errors (e.g. :class:`FileNotFoundError`) propagate unchanged."""
+    p = Path(path)
+    if p.is_dir():
+        raise error(f"{what} {p} is a directory")
+    with open(p, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise error(f"{what} {p} is larger than the {limit}-byte limit")
+    return data
+
+
+def read_bounded(path: str | os.PathLike[str], limit: int, what: str, error: type[Exception]) -> bytes:
+    """:func:`read_limited`, with a missing file reported as ``error`` (``"<what> <path>: no such file"``) too."""
+    try:
+        return read_limited(path, limit, what, error)
+    except FileNotFoundError:
+        raise error(f"{what} {Path(path)}: no such file") from None
+
+
+class LockBusyError(OSError):
+    """:func:`locked` with ``blocking=False`` found the file locked by another process (or thread)."""
+
+
+#: Windows locks a byte range; capfast locks one byte far past any real content, so readers are never blocked.
+_WIN_LOCK_OFFSET = 1 << 62
+
+
+@contextlib.contextmanager
+def locked(fh: IO[bytes], *, blocking: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on the open file ``fh`` for the ``with`` block.
+
+    POSIX: ``flock`` (whole file, released when the block ends or the process dies). Windows: ``msvcrt.locking`` of
+    one byte at a fixed offset far beyond the data (a mandatory byte-range lock that no reader ever touches), polled
+    every 50 ms while ``blocking``. With ``blocking=False`` a lock held elsewhere raises :class:`LockBusyError` at
+    once. The lock is advisory between capfast processes: every writer of a file must take it.
+    """
+    if _fcntl is not None:
+        flags = _fcntl.LOCK_EX if blocking else _fcntl.LOCK_EX | _fcntl.LOCK_NB
+        try:
+            _fcntl.flock(fh.fileno(), flags)
+        except BlockingIOError:
+            raise LockBusyError(f"{getattr(fh, 'name', 'file')} is locked by another process") from None
+        try:
+            yield
+        finally:
+            _fcntl.flock(fh.fileno(), _fcntl.LOCK_UN)
+        return
+    import msvcrt  # Windows only
+
+    def _at_lock_offset(op: int) -> None:
+        pos = fh.tell()
+        try:
+            fh.seek(_WIN_LOCK_OFFSET)
+            msvcrt.locking(fh.fileno(), op, 1)
+        finally:
+            fh.seek(pos)
+
+    while True:
+        try:
+            _at_lock_offset(msvcrt.LK_NBLCK)
+            break
+        except OSError:
+            if not blocking:
+                raise LockBusyError(f"{getattr(fh, 'name', 'file')} is locked by another process") from None
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        _at_lock_offset(msvcrt.LK_UNLCK)

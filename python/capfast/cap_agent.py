@@ -27,6 +27,7 @@ from typing import Any, Literal
 import blake3
 
 from capfast.errors import CsvFormatError, InvalidArgumentError, ProofError
+from capfast.rows import iter_rows
 
 __all__ = [
     "EMPTY_ROOT_HEX",
@@ -243,8 +244,6 @@ def _rows(source: object, columns: Sequence[str] | None) -> Iterator[Mapping[str
                 raise InvalidArgumentError(f"row {i} is a {type(row).__name__}, not a mapping")
             yield row
         return
-    from capfast.commit import iter_rows  # lazy: capfast.commit dispatches scheme="cap-agent-v1" to us
-
     yield from iter_rows(source, columns=list(columns) if columns is not None else None)
 
 

@@ -36,15 +36,17 @@ import os
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from capfast import merkle as _merkle
 from capfast._backend import core
+from capfast.cap_agent import commit_cap_agent
 from capfast.errors import CsvFormatError, InvalidArgumentError, ProofError
+from capfast.rows import is_buffer, iter_rows
 
-__all__ = ["Commitment", "RowProof", "commit", "iter_rows", "verify_row"]
+__all__ = ["Commitment", "RowProof", "commit", "iter_rows", "row_salt", "verify_row"]
 
 SCHEMES = ("merkle-v1", "cap-agent-v1")
 _HEX = re.compile(r"(?:0[xX])?([0-9a-fA-F]*)")
@@ -133,6 +135,12 @@ class RowProof:
             hash=d["hash"],
             scheme=d["scheme"],
         )
+
+
+def row_salt(salt_key: bytes, index: int) -> bytes:
+    """The salt of row ``index`` under a 32-byte ``salt_key`` (see the module docstring): what a salted commitment
+    puts in front of the row's CBOR in its leaf, and what a proof of that row discloses."""
+    return core.commit_row_salt(salt_key, index)
 
 
 def verify_row(root: bytes | str, proof: RowProof) -> bool:
@@ -281,18 +289,6 @@ class Commitment:
         return proof.tree_size == self.count and proof.hash == self.hash and verify_row(self.root, proof)
 
 
-def _is_buffer(obj: object) -> bool:
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return True
-    if isinstance(obj, str):
-        return False
-    try:
-        memoryview(obj)  # type: ignore[arg-type]
-    except TypeError:
-        return False
-    return True
-
-
 def commit(
     source: Any,
     *,
@@ -325,7 +321,7 @@ def commit(
     O(log n) and proving re-reads a path, bytes or seekable-file source.
 
     ``scheme="cap-agent-v1"`` computes cap-agent's legacy root instead (no proofs; see
-    :func:`capfast.lksg.cap_agent.commit_cap_agent`); it takes neither ``salt_key`` nor a hash other than
+    :func:`capfast.cap_agent.commit_cap_agent`); it takes neither ``salt_key`` nor a hash other than
     ``"blake3"``. ``_chunk_size`` / ``_max_record`` are testing knobs (bytes per read chunk, record limit).
     """
     if scheme == "cap-agent-v1":
@@ -333,8 +329,6 @@ def commit(
             raise InvalidArgumentError('scheme "cap-agent-v1" has no salts: salt_key is not supported')
         if hash != "blake3":
             raise InvalidArgumentError(f'scheme "cap-agent-v1" always uses BLAKE3, not {hash!r}')
-        from capfast.lksg.cap_agent import commit_cap_agent
-
         return commit_cap_agent(source, columns=columns)  # type: ignore[return-value]
     if scheme != "merkle-v1":
         raise InvalidArgumentError(f"unknown scheme {scheme!r}: expected one of {', '.join(SCHEMES)}")
@@ -352,7 +346,7 @@ def commit(
         path = os.fsdecode(os.fspath(source))
         src: Any = path
         keep = path
-    elif _is_buffer(source):
+    elif is_buffer(source):
         src = keep = source
     elif hasattr(source, "read"):
         src = source
@@ -378,31 +372,6 @@ def commit(
             raise e.with_file(path) from None
         raise
     return Commitment(root, count, hash, names, key is not None, leaves, keep, key, opts)
-
-
-def iter_rows(
-    source: Any, columns: Sequence[str] | None = None, *, _limits: tuple[int, int] = (0, 0)
-) -> Iterator[dict[str, str]]:
-    """The rows of a CSV source (path, bytes-like or binary file) as dicts of the selected columns.
-
-    Same dialect and errors as :func:`commit` (pure Python, streamed chunk by chunk). Keys follow header order.
-    """
-    from capfast._py.commit import iter_csv_rows
-
-    path = None
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fsdecode(os.fspath(source))
-        source = path
-    elif not (_is_buffer(source) or hasattr(source, "read")):
-        raise InvalidArgumentError(
-            "iter_rows needs a CSV path, bytes or a binary file object, not " + type(source).__name__
-        )
-    try:
-        yield from iter_csv_rows(source, columns, *_limits)
-    except CsvFormatError as e:
-        if path is not None and e.file is None:
-            raise e.with_file(path) from None
-        raise
 
 
 class _CallableModule(types.ModuleType):

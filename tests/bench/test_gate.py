@@ -1,4 +1,4 @@
-"""The benchmark gate (capfast.bench): floors, missing cases, regressions, reports — on synthetic pytest-benchmark JSON,
+"""The benchmark gate (benchgate): floors, missing cases, regressions, reports — on synthetic pytest-benchmark JSON,
 plus one end-to-end run of the real gate on a tiny quick-mode subset of benches/."""
 
 from __future__ import annotations
@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 
 import capfast
-from capfast.bench.__main__ import main
-from capfast.bench.gate import GateError, evaluate, load_baseline, load_floors, save_baseline
-from capfast.bench.ratios import ratio_rows
-from capfast.bench.readme import END, START, update_readme
+from benchgate.__main__ import main
+from benchgate.gate import GateError, evaluate, load_baseline, load_floors, save_baseline
+from benchgate.ratios import ratio_rows
+from benchgate.readme import END, START, update_readme
 
 REPO = Path(__file__).resolve().parents[2]
+BENCHES = REPO / "benches"
 
 
 def bench(case: str, role: str, label: str, median: float, group: str = "g") -> dict[str, Any]:
@@ -218,9 +219,10 @@ def test_real_gate_end_to_end_on_a_tiny_subset(tmp_path: Path) -> None:
 
     def gate(floor: float, *extra: str) -> subprocess.CompletedProcess[str]:
         floors = floors_file(tmp_path, f'[[quick]]\ncase = "{case}"\nbaseline = "{naive}"\nfloor = {floor}\n', f"{floor}.toml")
-        cmd = [sys.executable, "-m", "capfast.bench", "gate", "--quick", "--floors", str(floors),
+        cmd = [sys.executable, "-m", "benchgate", "gate", "--quick", "--floors", str(floors),
                "--report-dir", str(tmp_path / "report"), *extra]
         env = {k: v for k, v in os.environ.items() if k != "CAPFAST_BENCH_QUICK"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCHES), env.get("PYTHONPATH")]))
         return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
 
     first = gate(1.0, "--benches", "benches/test_bench_merkle.py", "-k", "test_merkle_root and blake3")

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from capfast import ed25519
-from capfast.cap import cbor
+from capfast import cbor, ed25519
 
 # RFC 8032 test 1 key (cap-format.md §3.6).
 RFC_SK = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from capfast.cap import cbor
+from capfast import cbor
 from capfast.cap.index import FileEntry, Index
 from capfast.cap.paths import check_vpath, vpaths_look_safe
 from capfast.errors import CborError, DuplicateEntryError, InvalidHashError, UnsafePathError

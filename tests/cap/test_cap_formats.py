@@ -10,8 +10,7 @@ from caphelpers import RFC_PK, RFC_SK
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from capfast import ed25519
-from capfast.cap import cbor
+from capfast import cbor, ed25519
 from capfast.cap.index import FileEntry, Index
 from capfast.cap.manifest import Manifest
 from capfast.errors import CborError, DuplicateEntryError, InvalidHashError, ManifestError, UnsafePathError

@@ -12,9 +12,8 @@ import pytest
 import zstandard
 from caphelpers import RFC_PK, RFC_SK, forge, make_app, read_entries
 
-from capfast import ed25519
+from capfast import cbor, ed25519
 from capfast._py import zip_write
-from capfast.cap import cbor
 from capfast.cap.package import Package, build
 from capfast.errors import (
     BlobMismatchError,

@@ -67,7 +67,7 @@ def test_commit_unknown_column(cap, one_line_error) -> None:
 def test_commit_cap_agent_scheme(cap) -> None:
     r = cap("commit", UBOS, "--scheme", "cap-agent-v1", "--json")
     assert r.code == 0, r.stderr
-    from capfast.lksg.cap_agent import commit_cap_agent
+    from capfast.cap_agent import commit_cap_agent
 
     assert r.json()["root"] == commit_cap_agent(UBOS).root_hex and r.json()["kind"] == "ubo"
 

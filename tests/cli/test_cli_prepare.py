@@ -120,7 +120,7 @@ def test_cap_agent_scheme_reproduces_vectors(cap, tmp_path: Path) -> None:
 def test_cap_agent_scheme_on_our_examples(cap, tmp_path: Path) -> None:
     r = cap("prepare", "--suppliers", SUPPLIERS, "--ubos", UBOS, "--scheme", "cap-agent-v1", "--json")
     assert r.code == 0, r.stderr
-    from capfast.lksg.cap_agent import commit_cap_agent, company_root_cap_agent
+    from capfast.cap_agent import commit_cap_agent, company_root_cap_agent
 
     s, u = commit_cap_agent(SUPPLIERS), commit_cap_agent(UBOS)
     out = r.json()

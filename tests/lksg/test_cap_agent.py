@@ -8,8 +8,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from capfast.errors import CapfastError, CsvFormatError, InvalidArgumentError, ProofError
-from capfast.lksg.cap_agent import (
+from capfast.cap_agent import (
     EMPTY_ROOT_HEX,
     CapAgentCommitment,
     commit_cap_agent,
@@ -20,6 +19,7 @@ from capfast.lksg.cap_agent import (
     record_json,
     root_from_record_hashes,
 )
+from capfast.errors import CapfastError, CsvFormatError, InvalidArgumentError, ProofError
 
 VEC_DIR = Path(__file__).resolve().parent.parent / "vectors" / "cap-agent"
 EXPECTED = json.loads((VEC_DIR / "expected.json").read_text(encoding="utf-8"))

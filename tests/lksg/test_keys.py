@@ -12,7 +12,7 @@ import pytest
 
 from capfast import ed25519
 from capfast.errors import KeyFileError
-from capfast.lksg import keys
+from capfast.lksg import attestation, keys
 
 SEED = b"\x2a" * 32
 PUB = bytes.fromhex("197f6b23e16c8532c6abc838facd5ea789be0c76b2920334039bfa8b3d368d61")
@@ -104,16 +104,16 @@ def _chain(tmp_path, n=3):
     paths = [keys.keygen(store / f"k{i}", f"owner {i}")[1] for i in range(n)]
     atts = []
     for i in range(n - 1):
-        att = keys.attest(paths[i], paths[i + 1])
+        att = attestation.attest(paths[i], paths[i + 1])
         out = store / f"att{i}.json"
-        keys.write_attestation(out, att)
+        attestation.write_attestation(out, att)
         atts.append(out)
     return store, paths, atts
 
 
 def test_rotation_and_attestation_chain(tmp_path):
     store, paths, atts = _chain(tmp_path)
-    links = keys.verify_chain(atts, store)
+    links = attestation.verify_chain(atts, store)
     assert [(x.signer_kid, x.subject_kid) for x in links] == [
         (keys.read_key(paths[0]).kid, keys.read_key(paths[1]).kid),
         (keys.read_key(paths[1]).kid, keys.read_key(paths[2]).kid),
@@ -124,33 +124,33 @@ def test_rotation_and_attestation_chain(tmp_path):
     assert archived == store / "archive" / "k0.json" and not paths[0].exists()
     assert (store / "archive" / "k0.ed25519").exists() and keys.read_key(archived).status == "retired"
     # Retired signers (found in archive/) still anchor the chain.
-    assert len(keys.verify_chain(atts, store)) == 2
+    assert len(attestation.verify_chain(atts, store)) == 2
     # Out of order: the chain is broken.
     with pytest.raises(KeyFileError, match="chain broken"):
-        keys.verify_chain([atts[1], atts[0]], store)
+        attestation.verify_chain([atts[1], atts[0]], store)
     with pytest.raises(KeyFileError, match="at least one"):
-        keys.verify_chain([], store)
+        attestation.verify_chain([], store)
     # A revoked signer breaks the chain when a store is given.
     meta = keys.read_key(paths[1])
     paths[1].write_text(json.dumps({**meta.to_json(), "status": "revoked"}))
     with pytest.raises(KeyFileError, match="revoked"):
-        keys.verify_chain(atts, store)
-    assert len(keys.verify_chain(atts)) == 2  # without a store only the cryptography is checked
+        attestation.verify_chain(atts, store)
+    assert len(attestation.verify_chain(atts)) == 2  # without a store only the cryptography is checked
 
 
 def test_signer_outside_store_or_validity(tmp_path):
     store, paths, atts = _chain(tmp_path, 2)
     with pytest.raises(KeyFileError, match="not in the key store"):
-        keys.verify_chain(atts, tmp_path / "elsewhere")
-    late = keys.attest(paths[0], paths[1], now=datetime.now(UTC) + timedelta(days=400))
-    keys.write_attestation(store / "late.json", late)
+        attestation.verify_chain(atts, tmp_path / "elsewhere")
+    late = attestation.attest(paths[0], paths[1], now=datetime.now(UTC) + timedelta(days=400))
+    attestation.write_attestation(store / "late.json", late)
     with pytest.raises(KeyFileError, match="validity"):
-        keys.verify_chain([store / "late.json"], store)
+        attestation.verify_chain([store / "late.json"], store)
 
 
 def test_attestation_signed_and_verified_over_the_same_bytes(tmp_path):
     store, paths, atts = _chain(tmp_path, 2)
-    att = keys.read_attestation(atts[0])
+    att = attestation.read_attestation(atts[0])
     assert list(json.loads(att.signed_bytes())) == [
         "schema", "signer_kid", "signer_owner", "subject_kid", "subject_owner", "subject_public_key", "attested_at",
     ]
@@ -158,9 +158,9 @@ def test_attestation_signed_and_verified_over_the_same_bytes(tmp_path):
     # cap-agent's CLI signed the sorted-keys JSON: accepted, and reported as legacy.
     secret = keys.load_secret_key(paths[0])
     legacy = type(att)(**{**att.__dict__, "signature": ed25519.sign(secret, att.legacy_signed_bytes())})
-    assert keys.verify_attestation(legacy) is None
-    keys.write_attestation(store / "legacy.json", legacy)
-    assert keys.verify_chain([store / "legacy.json"], store)[0].legacy_encoding
+    assert attestation.verify_attestation(legacy) is None
+    attestation.write_attestation(store / "legacy.json", legacy)
+    assert attestation.verify_chain([store / "legacy.json"], store)[0].legacy_encoding
 
 
 def test_tampering_with_any_attestation_byte_is_detected(tmp_path):
@@ -171,9 +171,9 @@ def test_tampering_with_any_attestation_byte_is_detected(tmp_path):
         tampered[i] ^= 0x01
         atts[0].write_bytes(bytes(tampered))
         with pytest.raises((KeyFileError, UnicodeDecodeError)):
-            keys.verify_chain([atts[0]], store)
+            attestation.verify_chain([atts[0]], store)
     atts[0].write_bytes(original)
-    assert keys.verify_chain([atts[0]], store)
+    assert attestation.verify_chain([atts[0]], store)
 
 
 def test_substituted_subject_key_is_detected(tmp_path):
@@ -184,4 +184,4 @@ def test_substituted_subject_key_is_detected(tmp_path):
     doc["attestation"]["subject_kid"] = keys.derive_kid(evil)
     atts[0].write_text(json.dumps(doc))
     with pytest.raises(KeyFileError, match="signature does not verify"):
-        keys.verify_chain([atts[0]], store)
+        attestation.verify_chain([atts[0]], store)

@@ -12,14 +12,8 @@ import pytest
 
 from capfast.lksg.manifest import manifest_hash
 from capfast.lksg.policy import load_policy
-from capfast.lksg.proof import (
-    _non_membership_evidence,
-    _verify_non_membership,
-    build_proof,
-    commit_keys,
-    encode_proof,
-    verify_proof,
-)
+from capfast.lksg.proof import build_proof, commit_keys, encode_proof, verify_proof
+from capfast.lksg.proof.lists import non_membership_evidence, verify_non_membership
 
 VEC = Path(__file__).resolve().parent.parent / "vectors" / "cap-agent"
 MANIFEST = {
@@ -60,23 +54,23 @@ def test_mock_proof_vector():
     (["b", "d", "f"], "a", False), (["b", "d", "f"], "c", False), (["b", "d", "f"], "g", False),
     (["b", "d", "f"], "d", True), ([], "x", False), (["b", "d", "f", "h", "j"], "i", False),
 ])
-def test_non_membership_evidence(keys, item, member):
+def testnon_membership_evidence(keys, item, member):
     lst = commit_keys(keys)
-    ev = _non_membership_evidence(lst, item)
-    assert _verify_non_membership(ev, item, lst.root, lst.count, "t") is (not member)
+    ev = non_membership_evidence(lst, item)
+    assert verify_non_membership(ev, item, lst.root, lst.count, "t") is (not member)
 
 
 def test_non_membership_rejects_non_adjacent_or_wrong_side():
     from capfast.errors import ComplianceProofError
 
     lst = commit_keys(["b", "d", "f", "h"])
-    good = _non_membership_evidence(lst, "e")
+    good = non_membership_evidence(lst, "e")
     forged = {"item": "e", "lower": lst.prove(0), "upper": lst.prove(2)}  # b .. f skips d: not adjacent
     with pytest.raises(ComplianceProofError, match="adjacent"):
-        _verify_non_membership(forged, "e", lst.root, lst.count, "t")
+        verify_non_membership(forged, "e", lst.root, lst.count, "t")
     hide = {"item": "d", "lower": lst.prove(0), "upper": None}  # claims d is above the list
     with pytest.raises(ComplianceProofError, match="last leaf"):
-        _verify_non_membership(hide, "d", lst.root, lst.count, "t")
+        verify_non_membership(hide, "d", lst.root, lst.count, "t")
     wrong_root = commit_keys(["a"]).root
     with pytest.raises(ComplianceProofError, match="does not verify"):
-        _verify_non_membership(good, "e", wrong_root, lst.count, "t")
+        verify_non_membership(good, "e", wrong_root, lst.count, "t")

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast._io import atomic_write
 from capfast.errors import SignatureError
 
@@ -52,8 +52,8 @@ def _load(path: str | os.PathLike[str], what: str) -> bytes:
     if len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text):
         return bytes.fromhex(text)
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError:
+        doc = strict_json.loads(text, what=str(p), error=ValueError, max_bytes=_MAX_KEY_FILE)
+    except ValueError:
         raise SignatureError(f"{p}: not a {what} key file (expected the JSON key format or 64 hex digits)") from None
     if not isinstance(doc, dict) or doc.get("kind") != "ed25519" or doc.get("encoding") != "base64":
         raise SignatureError(f"{p}: expected kind 'ed25519' and encoding 'base64'")

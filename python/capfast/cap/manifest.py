@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from capfast.cap import cbor
+from capfast import cbor
 from capfast.cap.paths import check_vpath
 from capfast.errors import CborError, ManifestError, UnsafePathError
 

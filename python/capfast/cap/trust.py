@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast._io import atomic_write
+from capfast._time import unix_z_now
 from capfast.cap.manifest import validate_app_id
 from capfast.errors import TrustError
 
@@ -43,10 +43,6 @@ def attest_rotation(old_sk: bytes, app_id: str, new_pk: bytes) -> bytes:
     return ed25519.sign(old_sk, rotation_message(app_id, ed25519.public_key(old_sk), new_pk))
 
 
-def _now() -> str:
-    return f"{int(time.time())}Z"
-
-
 class TrustStore:
     """A JSON file of pinned keys. Changes are saved atomically by :meth:`save` (called by the mutators)."""
 
@@ -54,13 +50,9 @@ class TrustStore:
         self.path = Path(path) if path is not None else default_store_path()
         self.pins: dict[str, dict[str, Any]] = {}
         if self.path.exists():
-            raw = self.path.read_bytes()
-            if len(raw) > _MAX_STORE:
-                raise TrustError(f"{self.path}: trust store larger than {_MAX_STORE} bytes")
-            try:
-                doc = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                raise TrustError(f"{self.path}: not a JSON trust store") from None
+            doc = strict_json.load_file(
+                self.path, what=f"{self.path}: trust store", error=TrustError, max_bytes=_MAX_STORE
+            )
             if not isinstance(doc, dict):
                 raise TrustError(f"{self.path}: expected a JSON object of app id → pin")
             for app_id, pin in doc.items():
@@ -91,7 +83,7 @@ class TrustStore:
         if current is not None and current != bytes(public_key) and not replace:
             raise TrustError(f"{app_id} is pinned to another key ({current.hex()}); rotate with an attestation "
                              "signed by that key, or unpin it first")
-        now = _now()
+        now = unix_z_now()
         entry = self.pins.get(app_id, {"first_seen": now})
         entry.update({"pubkey_hex": bytes(public_key).hex(), "last_seen": now})
         entry.setdefault("first_seen", now)
@@ -118,10 +110,10 @@ class TrustStore:
         entry = self.pins[app_id]
         entry.setdefault("rotations", []).append(
             {"from": old.hex(), "to": bytes(new_public_key).hex(), "attestation": bytes(attestation).hex(),
-             "at": _now()}
+             "at": unix_z_now()}
         )
         entry["pubkey_hex"] = bytes(new_public_key).hex()
-        entry["last_seen"] = _now()
+        entry["last_seen"] = unix_z_now()
         self.save()
 
     def items(self) -> list[tuple[str, dict[str, Any]]]:

@@ -33,7 +33,6 @@ old or the new one. ``CAPFAST_FAULT=<point>`` kills the process at a named point
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -47,9 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast._backend import core
-from capfast._io import atomic_write, fsync_dir
+from capfast._io import LockBusyError, atomic_write, fsync_dir, locked
 from capfast.cap.delta import missing_blobs
 from capfast.cap.index import Index
 from capfast.cap.manifest import Manifest, validate_app_id
@@ -68,6 +67,7 @@ _DOMAIN = b"capfast-release-v1\x00"
 MAX_STATEMENT = 16 * 1024
 MAX_MANIFEST = 1 << 20
 MAX_INDEX = 64 << 20
+MAX_STATE = 64 << 20
 FAULT_POINTS = ("after_metadata", "after_blobs", "after_package", "before_swap", "after_swap")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CHANNEL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -139,8 +139,8 @@ def parse_release_statement(data: bytes, signature: bytes, public_key: bytes) ->
     if not ok:
         raise UntrustedMetadataError("release statement signature does not verify with the pinned key")
     try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        doc = strict_json.loads(data, what="release statement", error=ValueError, max_bytes=MAX_STATEMENT)
+    except ValueError:
         raise UntrustedMetadataError("release statement is not JSON") from None
     if not isinstance(doc, dict) or _statement_bytes(doc) != data or doc.get("type") != STATEMENT_TYPE:
         raise UntrustedMetadataError("release statement is not canonical capfast.release.v1 JSON")
@@ -192,19 +192,17 @@ class _Local:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         with open(self.dir / ".lock", "a+b") as fh:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise UpdateError(f"another update of {self.dir.name} is running") from None
-            try:
+            with contextlib.ExitStack() as stack:
+                try:
+                    stack.enter_context(locked(fh, blocking=False))
+                except LockBusyError:
+                    raise UpdateError(f"another update of {self.dir.name} is running") from None
                 yield
-            finally:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def load(self) -> dict[str, Any]:
         if not self.state_path.exists():
             return {"current": None, "previous": None, "highest": {}, "evidence": []}
-        doc = json.loads(self.state_path.read_bytes())
+        doc = strict_json.load_file(self.state_path, error=UpdateError, max_bytes=MAX_STATE)
         if not isinstance(doc, dict):
             raise UpdateError(f"{self.state_path}: corrupt state")
         return doc
@@ -293,7 +291,7 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
         state = local.load()
         latest_raw = fetch.get(f"/store/{app_id}/{channel}/latest", MAX_STATEMENT, "release statement")
         try:
-            latest = json.loads(latest_raw)
+            latest = strict_json.loads(latest_raw, error=ValueError, max_bytes=MAX_STATEMENT)
             stmt_bytes = latest["statement"].encode("utf-8")
             stmt_sig = bytes.fromhex(latest["signature"])
         except (ValueError, KeyError, TypeError, AttributeError):
@@ -343,7 +341,7 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
         try:
             hint_raw = fetch.get("/store/delta", 8 << 20, "delta", method="POST",
                                  json_body={"root": root, "have_root": cur["root"] if cur else None})
-            hint = json.loads(hint_raw).get("missing", [])
+            hint = strict_json.loads(hint_raw, error=ValueError, max_bytes=8 << 20).get("missing", [])
         except (DownloadError, ValueError, AttributeError):
             hint = []
         result.ignored_hints = sorted({h for h in hint if isinstance(h, str) and h not in unique})[:100]

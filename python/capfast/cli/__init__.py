@@ -1,7 +1,8 @@
 """The ``cap`` command line (console script ``cap = capfast.cli:main``).
 
-Each command group is a module of this package exposing ``register(subparsers)``, which adds its sub-commands
-with ``set_defaults(func=handler)``; ``handler(args) -> int`` returns the exit code or raises
+Each command group is a module of this package exposing ``register(cli)``, which declares its commands with
+:mod:`capfast.cli._command` (groups, commands, the shared flags ``--json``/``-o``/``--pubkey``/``--key``/
+``--progress``, hidden aliases for old spellings); ``handler(args) -> int`` returns the exit code or raises
 :class:`~capfast.cli._output.CliError`. To add a group, write ``cli/<name>.py`` and add its name to
 :data:`COMMAND_MODULES` -- one line. Output, error and exit-code conventions live in :mod:`capfast.cli._output`.
 """
@@ -15,6 +16,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
+from capfast.cli._command import Commands
 from capfast.cli._output import (
     EXIT_CODES,
     EXIT_INTERNAL,
@@ -60,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cap (capfast) {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CapArgumentParser)
+    cli = Commands(parser)
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"capfast.cli.{name}")
-        module.register(subparsers)
+        module.register(cli)
     return parser
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import blake3
 
+from capfast.cli._command import Command
 from capfast.cli._output import EXIT_IO, EXIT_USAGE, CliError, file_size, make_progress
 
 __all__ = [
@@ -30,19 +31,19 @@ _HEX64 = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
 _MAX_KEY_FILE = 4096
 
 
-def add_commit_options(parser: argparse.ArgumentParser, *, columns: bool = True) -> None:
+def add_commit_options(parser: Command, *, columns: bool = True) -> None:
     """``--hash``, ``--scheme``, ``--salt-key-file`` (and ``--columns``) as used by commit/prove/prepare."""
-    parser.add_argument(
+    parser.argument(
         "--hash", choices=HASHES, default=None, help="hash function of the tree (default: blake3)"
     )
-    parser.add_argument(
+    parser.argument(
         "--scheme",
         choices=SCHEMES,
         default="merkle-v1",
         help="merkle-v1 (RFC 6962 tree over canonical CBOR rows, with proofs; default) or cap-agent-v1 "
         "(reproduces cap-agent's roots; BLAKE3 only, no salt, no proofs)",
     )
-    parser.add_argument(
+    parser.argument(
         "--salt-key-file",
         metavar="F",
         type=Path,
@@ -51,7 +52,7 @@ def add_commit_options(parser: argparse.ArgumentParser, *, columns: bool = True)
         "private (chmod 600)",
     )
     if columns:
-        parser.add_argument(
+        parser.argument(
             "--columns",
             metavar="a,b",
             default=None,
@@ -170,7 +171,7 @@ def commit_file(
     progress = make_progress(args, label, file_size(path))
     try:
         if scheme == "cap-agent-v1":
-            from capfast.lksg.cap_agent import commit_cap_agent
+            from capfast.cap_agent import commit_cap_agent
 
             return commit_cap_agent(path, columns=columns, kind=kind)  # type: ignore[arg-type]
         from capfast.commit import commit

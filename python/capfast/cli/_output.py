@@ -9,6 +9,8 @@ Conventions (all commands):
 * exit codes: see :data:`EXIT_CODES`;
 * a progress bar is drawn on stderr for inputs of at least :data:`LARGE_INPUT_BYTES` when stderr is a
   terminal, or always with ``--progress`` (``--no-progress`` turns it off).
+
+Options and commands are declared with :mod:`capfast.cli._command`.
 """
 
 from __future__ import annotations
@@ -34,7 +36,6 @@ __all__ = [
     "CapArgumentParser",
     "CliError",
     "Progress",
-    "add_common_options",
     "emit",
     "file_size",
     "make_progress",
@@ -86,19 +87,6 @@ class CapArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise CliError(message, EXIT_USAGE, f"see '{self.prog} --help'")
-
-
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The options every command has: ``--json`` and ``--progress``/``--no-progress``."""
-    group = parser.add_argument_group("output")
-    group.add_argument("--json", action="store_true", help="print one JSON document on stdout instead of text")
-    group.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help=f"progress bar on stderr (default: only for inputs of {LARGE_INPUT_BYTES >> 20} MiB or more "
-        "when stderr is a terminal)",
-    )
 
 
 def emit(args: argparse.Namespace, data: dict[str, Any], human: str | Callable[[], str]) -> None:

@@ -5,46 +5,38 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import EXIT_USAGE, EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import EXIT_USAGE, EXIT_VERIFY_FAILED, CliError, emit
 
 __all__ = ["register"]
 
 _DIGEST = re.compile(r"0x[0-9a-f]{64}")
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap audit verify|tip``."""
-    group = subparsers.add_parser(
-        "audit", help="audit trail commands", description="Audit trail commands."
-    )
-    sub = group.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    p = sub.add_parser(
-        "verify",
+    sub = cli.group("audit", help="audit trail commands", description="Audit trail commands.")
+    p = sub.command(
+        "verify", run_verify,
         help="verify a hash-chained audit log (exit 1 if tampered)",
         description="Verify every entry of an agent.audit.jsonl (cap-agent v1.0 format): digests, links and "
         "contiguous seq. Exit 0 if intact, 1 at the first modified, reordered, deleted or malformed entry. "
         "Entries removed from the end are only caught with --expect-tip/--expect-count (e.g. from a manifest).",
     )
-    p.add_argument("--file", type=Path, default=Path("build/agent.audit.jsonl"), help="(build/agent.audit.jsonl)")
-    p.add_argument("--expect-tip", default=None, metavar="0x...", help="the anchored last digest")
-    p.add_argument("--expect-count", type=int, default=None, metavar="N", help="the anchored number of entries")
-    add_common_options(p)
-    p.set_defaults(func=run_verify)
+    p.argument("--file", type=Path, default=Path("build/agent.audit.jsonl"), help="(build/agent.audit.jsonl)")
+    p.argument("--expect-tip", default=None, metavar="0x...", help="the anchored last digest")
+    p.argument("--expect-count", type=int, default=None, metavar="N", help="the anchored number of entries")
 
-    p = sub.add_parser(
-        "tip",
+    p = sub.command(
+        "tip", run_tip,
         help="print (and optionally write) the verified tip of an audit log",
-        description="Verify the log, then print its last digest and entry count; --out writes the digest without "
-        "0x (cap-agent's build/audit.head format). Anchor this value (manifest audit.tail_digest, time anchor) so "
-        "later truncation is detectable with 'cap audit verify --expect-tip'.",
+        description="Verify the log, then print its last digest and entry count; -o/--output writes the digest "
+        "without 0x (cap-agent's build/audit.head format). Anchor this value (manifest audit.tail_digest, time "
+        "anchor) so later truncation is detectable with 'cap audit verify --expect-tip'.",
     )
-    p.add_argument("--file", type=Path, default=Path("build/agent.audit.jsonl"), help="(build/agent.audit.jsonl)")
-    p.add_argument("--out", type=Path, default=None, help="write the tip (64 hex, no 0x) to this file")
-    add_common_options(p)
-    p.set_defaults(func=run_tip)
+    p.argument("--file", type=Path, default=Path("build/agent.audit.jsonl"), help="(build/agent.audit.jsonl)")
+    p.output("write the tip (64 hex, no 0x) to this file")
 
 
 def run_tip(args: argparse.Namespace) -> int:
@@ -56,10 +48,10 @@ def run_tip(args: argparse.Namespace) -> int:
     if not report.ok:
         emit(args, report.to_dict(), f"FAILED ({report.problem}): {report.message}")
         return EXIT_VERIFY_FAILED
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.out, report.tip[2:])
-    emit(args, {"ok": True, "tip": report.tip, "count": report.count, "out": str(args.out) if args.out else None},
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.output, report.tip[2:])
+    emit(args, {"ok": True, "tip": report.tip, "count": report.count, "out": str(args.output) if args.output else None},
          f"{report.tip} ({report.count} entries)")
     return 0
 

@@ -15,6 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from capfast import strict_json
+from capfast.cli._command import Commands
 from capfast.cli._common import (
     add_commit_options,
     check_input_file,
@@ -27,7 +29,6 @@ from capfast.cli._output import (
     EXIT_USAGE,
     EXIT_VERIFY_FAILED,
     CliError,
-    add_common_options,
     emit,
 )
 
@@ -37,48 +38,44 @@ _ROOT = re.compile(r"(?:0x)?([0-9a-fA-F]{64})")
 _MAX_JSON = 64 * 1024 * 1024
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap commit``, ``cap prove`` and ``cap verify-inclusion``."""
-    p = subparsers.add_parser(
-        "commit",
+    p = cli.command(
+        "commit", run_commit,
         help="print the commitment root of a CSV file",
         description="Commit a CSV file (one leaf per data row) and print its root and row count.",
+        progress=True,
     )
-    p.add_argument("file", type=Path, metavar="FILE.csv")
+    p.argument("file", type=Path, metavar="FILE.csv")
     add_commit_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_commit)
 
-    p = subparsers.add_parser(
-        "prove",
+    p = cli.command(
+        "prove", run_prove,
         help="write the inclusion proof of one row",
         description="Recompute FILE.csv's commitment (same options as 'cap commit') and write the inclusion "
         "proof of data row N (0-based; the header is not a row) as JSON.",
+        progress=True,
     )
-    p.add_argument("file", type=Path, metavar="FILE.csv")
-    p.add_argument("--row", type=int, required=True, metavar="N", help="0-based data row index")
-    p.add_argument("--output", "-o", type=Path, default=None, metavar="proof.json", help="write here (default stdout)")
+    p.argument("file", type=Path, metavar="FILE.csv")
+    p.argument("--row", type=int, required=True, metavar="N", help="0-based data row index")
+    p.output("write here (default stdout)", metavar="proof.json")
     add_commit_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_prove)
 
-    p = subparsers.add_parser(
-        "verify-inclusion",
+    p = cli.command(
+        "verify-inclusion", run_verify_inclusion,
         help="check a row proof against a root (exit 1 if it does not verify)",
         description="Check an inclusion proof (from 'cap prove') against a trusted root. Exit 0 if it "
         "verifies, 1 if it does not, 2 if the proof or root is malformed.",
     )
-    p.add_argument("--proof", type=Path, required=True, metavar="proof.json")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--root", default=None, metavar="0x...", help="the trusted root (0x + 64 hex)")
-    src.add_argument(
-        "--commitments", type=Path, default=None, metavar="F", help="take the root from this commitments.json"
+    p.argument("--proof", type=Path, required=True, metavar="proof.json")
+    p.one_of(
+        (("--root",), {"default": None, "metavar": "0x...", "help": "the trusted root (0x + 64 hex)"}),
+        (("--commitments",), {"type": Path, "default": None, "metavar": "F",
+                              "help": "take the root from this commitments.json"}),
     )
-    p.add_argument(
+    p.argument(
         "--which", choices=("supplier", "ubo"), default=None, help="which root of --commitments (required with it)"
     )
-    add_common_options(p)
-    p.set_defaults(func=run_verify_inclusion)
 
 
 def run_commit(args: argparse.Namespace) -> int:
@@ -158,19 +155,14 @@ def _parse_root(text: str, what: str) -> bytes:
 
 
 def _read_json(path: Path, what: str) -> Any:
+    if path.is_dir():
+        raise CliError(f"{what} {path} is a directory", EXIT_IO)
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(_MAX_JSON + 1)
+        return strict_json.load_file(path, what=f"{what} {path}", error=ValueError, max_bytes=_MAX_JSON)
     except FileNotFoundError:
         raise CliError(f"{what} {path}: no such file", EXIT_IO, "check the path") from None
-    except IsADirectoryError:
-        raise CliError(f"{what} {path} is a directory", EXIT_IO) from None
-    if len(raw) > _MAX_JSON:
-        raise CliError(f"{what} {path} is larger than {_MAX_JSON >> 20} MiB", EXIT_USAGE)
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CliError(f"{what} {path} is not valid JSON: {exc}", EXIT_USAGE) from None
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def run_verify_inclusion(args: argparse.Namespace) -> int:

@@ -4,33 +4,31 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap export``."""
-    p = subparsers.add_parser("export", help="export a cap-bundle.v1 (directory, or ZIP if OUT ends in .zip)",
-                              description="Check that the proof verifies against the manifest (and the signature "
-                              "signs it), then write _meta.json with the SHA3-256 of every file. Nothing is written "
-                              "if a check fails.")
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--proof", type=Path, required=True)
-    p.add_argument("--output", "--out", type=Path, required=True, help="bundle directory or .zip")
-    p.add_argument("--signature", type=Path, default=None, help="signed manifest from 'cap sign manifest'")
-    p.add_argument("--timestamp", type=Path, default=None)
-    p.add_argument("--registry", type=Path, default=None)
-    p.add_argument("--force", action="store_true", help="replace an existing output")
-    add_common_options(p)
-    p.set_defaults(func=run)
+    p = cli.command("export", run, help="export a cap-bundle.v1 (directory, or ZIP if OUT ends in .zip)",
+                    description="Check that the proof verifies against the manifest (and the signature "
+                    "signs it), then write _meta.json with the SHA3-256 of every file. Nothing is written "
+                    "if a check fails.")
+    p.argument("--manifest", type=Path, required=True)
+    p.argument("--proof", type=Path, required=True)
+    p.output("bundle directory or .zip", required=True)
+    p.argument("--signature", type=Path, default=None, help="signed manifest from 'cap sign manifest'")
+    p.argument("--timestamp", type=Path, default=None)
+    p.argument("--registry", type=Path, default=None)
+    p.argument("--force", action="store_true", help="replace an existing output")
 
 
 def run(args: argparse.Namespace) -> int:
     from capfast.lksg.audit import AuditLog
-    from capfast.lksg.bundle import export_bundle
+    from capfast.lksg.export import export_bundle
 
     meta = export_bundle(args.output, args.manifest, args.proof, signature=args.signature,
                          timestamp=args.timestamp, registry=args.registry, force=args.force)

@@ -4,39 +4,36 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import CapArgumentParser, CliError, add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import CliError, emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap manifest build``."""
-    group = subparsers.add_parser("manifest", help="build compliance manifests", description="manifest.v1.0")
-    sub = group.add_subparsers(dest="manifest_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    p = sub.add_parser("build", help="build a manifest from commitments, a policy and the audit tip",
-                       description="Validate the policy, verify the audit log, and write a manifest.v1.0 anchoring "
-                       "the roots, the policy hash and the audit tip; with --sanctions, the sorted sanctions list is "
-                       "committed and its root recorded (sanctions_root).")
-    p.add_argument("--commitments", type=Path, default=Path("build/commitments.json"), help="(build/commitments.json)")
-    p.add_argument("--policy", type=Path, required=True, help="policy file (lksg.v1 or PolicyV2)")
-    p.add_argument("--output", "--out", type=Path, default=Path("build/manifest.json"), help="(build/manifest.json)")
-    p.add_argument("--audit", type=Path, default=None, help="audit log (default: agent.audit.jsonl beside commitments)")
-    p.add_argument("--sanctions", type=Path, default=None, help="sanctions list CSV (column 'name')")
-    p.add_argument("--jurisdictions", type=Path, default=None,
-                   help="high-risk jurisdiction list CSV (column 'iso_code')")
-    p.add_argument("--time-anchor", default=None, metavar="REF", help="time anchor reference (TSA receipt, ticket...)")
-    p.add_argument("--time-anchor-kind", default="file", help="kind of the time anchor (file, tsa, blockchain)")
-    add_common_options(p)
-    p.set_defaults(func=run_build)
+    sub = cli.group("manifest", help="build compliance manifests", description="manifest.v1.0")
+    p = sub.command("build", run_build, help="build a manifest from commitments, a policy and the audit tip",
+                    description="Validate the policy, verify the audit log, and write a manifest.v1.0 anchoring "
+                    "the roots, the policy hash and the audit tip; with --sanctions, the sorted sanctions list is "
+                    "committed and its root recorded (sanctions_root).")
+    p.argument("--commitments", type=Path, default=Path("build/commitments.json"), help="(build/commitments.json)")
+    p.argument("--policy", type=Path, required=True, help="policy file (lksg.v1 or PolicyV2)")
+    p.output("(build/manifest.json)", default=Path("build/manifest.json"))
+    p.argument("--audit", type=Path, default=None, help="audit log (default: agent.audit.jsonl beside commitments)")
+    p.argument("--sanctions", type=Path, default=None, help="sanctions list CSV (column 'name')")
+    p.argument("--jurisdictions", type=Path, default=None,
+               help="high-risk jurisdiction list CSV (column 'iso_code')")
+    p.argument("--time-anchor", default=None, metavar="REF", help="time anchor reference (TSA receipt, ticket...)")
+    p.argument("--time-anchor-kind", default="file", help="kind of the time anchor (file, tsa, blockchain)")
 
 
 def run_build(args: argparse.Namespace) -> int:
     from capfast.lksg.audit import AuditLog, verify_audit_log
     from capfast.lksg.manifest import build_manifest, load_commitments, manifest_hash, write_json_atomic
-    from capfast.lksg.proof import LIST_COLUMNS, commit_list, load_any_policy
+    from capfast.lksg.policies import load_any_policy
+    from capfast.lksg.proof import LIST_COLUMNS, commit_list
 
     commitments = load_commitments(args.commitments)
     policy = load_any_policy(args.policy)

@@ -1,5 +1,6 @@
-"""CAP 1.0 package commands: ``cap build|verify|inspect|extract|diff``, ``cap trust pin|list|unpin|rotate|attest``,
-``cap caps check`` and ``cap keys generate`` (CAP publisher key files, added to the ``keys`` group).
+"""CAP 1.0 package commands: ``cap build|verify|inspect|extract|diff``, ``cap trust pin|list|unpin|rotate`` and
+``cap caps check``. (Publisher keys are made and attested with ``cap keys generate|attest``: see
+:mod:`capfast.cli.keys`.)
 
 Exit codes: 0 success; 1 verification failed (bad signature, untrusted key, tampered or hostile package, a
 capability denied by ``caps check``); 2 bad input (malformed Cap.toml, key file or options); 3 I/O error.
@@ -8,140 +9,90 @@ capability denied by ``caps check``); 2 bad input (malformed Cap.toml, key file 
 from __future__ import annotations
 
 import argparse
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_USAGE, EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+from capfast import strict_json
+from capfast.cli._command import Command, Commands
+from capfast.cli._output import EXIT_USAGE, EXIT_VERIFY_FAILED, CliError, emit
 
 __all__ = ["register"]
 
 
-def _sub(parent: argparse.ArgumentParser, dest: str) -> Any:
-    sub = parent.add_subparsers(dest=dest, metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    return sub
+def register(cli: Commands) -> None:
+    """Add the package, trust and capability commands."""
+    p = cli.command("build", run_build, help="build a signed .cap from Cap.toml",
+                    description="Build a reproducible, signed .cap package from a Cap.toml app folder.")
+    p.argument("manifest", nargs="?", type=Path, default=None, help="Cap.toml (or use --manifest)")
+    p.argument("--manifest", dest="manifest_opt", type=Path, default=None, help=argparse.SUPPRESS)
+    p.secret_key("publisher.ed25519.sk.json")
+    p.output("output .cap", required=True)
+    p.argument("--level", type=int, default=10, help="zstd level 1-19 (10, as the reference)")
 
-
-def _existing_subparsers(parser: argparse.ArgumentParser) -> Any:
-    for action in parser._actions:  # noqa: SLF001 - argparse exposes no public accessor
-        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
-            return action
-    return None
-
-
-def register(subparsers: Any) -> None:
-    """Add the package commands (and ``keys generate`` to an existing or new ``keys`` group)."""
-    keys_group = subparsers.choices.get("keys")
-    if keys_group is None:
-        keys_group = subparsers.add_parser("keys", help="signing keys", description="Signing keys.")
-    keys_sub = _existing_subparsers(keys_group) or _sub(keys_group, "keys_command")
-    p = keys_sub.add_parser(
-        "generate", help="generate CAP publisher keys (publisher.ed25519.sk.json / .pk.json)",
-        description="Write publisher.ed25519.sk.json (0600) and publisher.ed25519.pk.json into --out, in the "
-        "reference CAP tool's format. Refuses to overwrite without --force.")
-    p.add_argument("--out", type=Path, default=Path("keys"), help="output directory (./keys)")
-    p.add_argument("--force", action="store_true", help="overwrite existing key files")
-    add_common_options(p)
-    p.set_defaults(func=run_keys_generate)
-
-    p = subparsers.add_parser("build", help="build a signed .cap from Cap.toml",
-                              description="Build a reproducible, signed .cap package from a Cap.toml app folder.")
-    p.add_argument("manifest", nargs="?", type=Path, default=None, help="Cap.toml (or use --manifest)")
-    p.add_argument("--manifest", dest="manifest_opt", type=Path, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--key", required=True, type=Path, help="publisher.ed25519.sk.json")
-    p.add_argument("--out", required=True, type=Path, help="output .cap")
-    p.add_argument("--level", type=int, default=10, help="zstd level 1-19 (10, as the reference)")
-    add_common_options(p)
-    p.set_defaults(func=run_build)
-
-    p = subparsers.add_parser(
-        "verify", help="verify a .cap with a given or pinned key (exit 1 if it fails)",
+    p = cli.command(
+        "verify", run_verify, help="verify a .cap with a given or pinned key (exit 1 if it fails)",
         description="Check the root and the Ed25519 signature with --pubkey or the key pinned for the app id "
         "(the embedded key is never enough). --full also decompresses every blob and checks size and SHA-256.")
-    p.add_argument("cap", type=Path)
+    p.argument("cap", type=Path)
     _key_options(p)
-    p.add_argument("--full", action="store_true", help="also check every blob")
-    add_common_options(p)
-    p.set_defaults(func=run_verify)
+    p.argument("--full", action="store_true", help="also check every blob")
 
-    p = subparsers.add_parser("inspect", help="show a .cap's manifest, capabilities, files and trust status")
-    p.add_argument("cap", type=Path)
+    p = cli.command("inspect", run_inspect, help="show a .cap's manifest, capabilities, files and trust status")
+    p.argument("cap", type=Path)
     _key_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_inspect)
 
-    p = subparsers.add_parser(
-        "extract", help="verify fully, then extract the app files into a new directory",
-        description="Verify (signature + every blob) first; then write the virtual files into --out, which must not "
-        "exist or be empty. Written in a staging directory and renamed into place: nothing outside --out.")
-    p.add_argument("cap", type=Path)
-    p.add_argument("--out", required=True, type=Path, help="target directory")
+    p = cli.command(
+        "extract", run_extract, help="verify fully, then extract the app files into a new directory",
+        description="Verify (signature + every blob) first; then write the virtual files into -o/--output, which "
+        "must not exist or be empty. Written in a staging directory and renamed into place: nothing outside it.")
+    p.argument("cap", type=Path)
+    p.output("target directory", required=True, metavar="DIR")
     _key_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_extract)
 
-    p = subparsers.add_parser("diff", help="paths added/removed/changed between two .cap and the download size")
-    p.add_argument("old", type=Path)
-    p.add_argument("new", type=Path)
-    add_common_options(p)
-    p.set_defaults(func=run_diff)
+    p = cli.command("diff", run_diff, help="paths added/removed/changed between two .cap and the download size")
+    p.argument("old", type=Path)
+    p.argument("new", type=Path)
 
-    trust = subparsers.add_parser("trust", help="pinned CAP publisher keys per app id")
-    tsub = _sub(trust, "trust_command")
-    p = tsub.add_parser("pin", help="pin a publisher key for an app id")
-    p.add_argument("app_id")
-    p.add_argument("--pubkey", required=True, type=Path, help="publisher.ed25519.pk.json")
-    p.add_argument("--replace", action="store_true", help="replace a different pinned key (no attestation)")
+    trust = cli.group("trust", help="pinned CAP publisher keys per app id (keys you trust)")
+    p = trust.command("pin", run_trust_pin, help="pin a publisher key for an app id")
+    p.argument("app_id")
+    p.pubkey("publisher.ed25519.pk.json", required=True)
+    p.argument("--replace", action="store_true", help="replace a different pinned key (no attestation)")
     _store_option(p)
-    p.set_defaults(func=run_trust_pin)
-    p = tsub.add_parser("list", help="list pinned keys")
+    p = trust.command("list", run_trust_list, help="list pinned keys")
     _store_option(p)
-    p.set_defaults(func=run_trust_list)
-    p = tsub.add_parser("unpin", help="remove a pin")
-    p.add_argument("app_id")
+    p = trust.command("unpin", run_trust_unpin, help="remove a pin")
+    p.argument("app_id")
     _store_option(p)
-    p.set_defaults(func=run_trust_unpin)
-    p = tsub.add_parser("attest", help="sign a rotation attestation with the OLD secret key")
-    p.add_argument("app_id")
-    p.add_argument("--key", required=True, type=Path, help="old publisher.ed25519.sk.json")
-    p.add_argument("--new-pubkey", required=True, type=Path, help="new publisher.ed25519.pk.json")
-    p.add_argument("--out", required=True, type=Path, help="attestation file (hex)")
-    add_common_options(p)
-    p.set_defaults(func=run_trust_attest)
-    p = tsub.add_parser("rotate", help="replace the pinned key, if the pinned key attested the new one")
-    p.add_argument("app_id")
-    p.add_argument("--pubkey", required=True, type=Path, help="new publisher.ed25519.pk.json")
-    p.add_argument("--attestation", required=True, type=Path, help="file written by 'cap trust attest'")
+    p = trust.command("rotate", run_trust_rotate,
+                      help="replace the pinned key, if the pinned key attested the new one ('cap keys attest')")
+    p.argument("app_id")
+    p.pubkey("new publisher.ed25519.pk.json", required=True)
+    p.argument("--attestation", required=True, type=Path, help="file written by 'cap keys attest APP ...'")
     _store_option(p)
-    p.set_defaults(func=run_trust_rotate)
 
-    caps = subparsers.add_parser("caps", help="capability inspection and policy checks")
-    csub = _sub(caps, "caps_command")
-    p = csub.add_parser(
-        "check", help="requested capabilities vs an enterprise overlay (exit 1 if anything is denied)",
+    caps = cli.group("caps", help="capability inspection and policy checks")
+    p = caps.command(
+        "check", run_caps_check,
+        help="requested capabilities vs an enterprise overlay (exit 1 if anything is denied)",
         description="Print the package's requested capabilities and the effective set under --overlay (JSON or "
         "TOML; it can only restrict). --allow KIND[=TARGET] asks whether one operation is allowed. Exit 1 if the "
         "overlay removes a requested capability or an --allow query is denied.")
-    p.add_argument("cap", type=Path, help=".cap package or Cap.toml")
-    p.add_argument("--overlay", type=Path, default=None, help="policy overlay (.json or .toml)")
-    p.add_argument("--allow", action="append", default=[], metavar="KIND[=TARGET]",
-                   help="e.g. network=https://api.example.org/x, filesystem=documents://app/a.txt, kv_store")
-    add_common_options(p)
-    p.set_defaults(func=run_caps_check)
+    p.argument("cap", type=Path, help=".cap package or Cap.toml")
+    p.argument("--overlay", type=Path, default=None, help="policy overlay (.json or .toml)")
+    p.argument("--allow", action="append", default=[], metavar="KIND[=TARGET]",
+               help="e.g. network=https://api.example.org/x, filesystem=documents://app/a.txt, kv_store")
 
 
-def _key_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pubkey", type=Path, default=None, help="publisher.ed25519.pk.json to verify with")
-    _store_option(p, common=False)
+def _key_options(p: Command) -> None:
+    p.pubkey("publisher.ed25519.pk.json to verify with")
+    _store_option(p)
 
 
-def _store_option(p: argparse.ArgumentParser, common: bool = True) -> None:
-    p.add_argument("--store", type=Path, default=None,
-                   help="trust store (default $CAPFAST_TRUST_STORE or ~/.config/capfast/known_publishers.json)")
-    if common:
-        add_common_options(p)
+def _store_option(p: Command) -> None:
+    p.argument("--store", type=Path, default=None,
+               help="trust store (default $CAPFAST_TRUST_STORE or ~/.config/capfast/known_publishers.json)")
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -156,17 +107,6 @@ def _pubkey(args: argparse.Namespace) -> bytes | None:
     return None if args.pubkey is None else load_public_key(args.pubkey)
 
 
-def run_keys_generate(args: argparse.Namespace) -> int:
-    from capfast.cap.keys import generate_keys
-
-    try:
-        sk, pk = generate_keys(args.out, force=args.force)
-    except FileExistsError as exc:
-        raise CliError(str(exc), EXIT_USAGE, "pass --force to overwrite") from None
-    emit(args, {"ok": True, "secret_key": str(sk), "public_key": str(pk)}, f"Wrote:\n  {sk}\n  {pk}")
-    return 0
-
-
 def run_build(args: argparse.Namespace) -> int:
     from capfast.cap.keys import load_secret_key
     from capfast.cap.package import build
@@ -174,7 +114,7 @@ def run_build(args: argparse.Namespace) -> int:
     manifest = args.manifest or args.manifest_opt
     if manifest is None:
         raise CliError("no Cap.toml given", EXIT_USAGE, "cap build path/to/Cap.toml --key SK --out OUT.cap")
-    result = build(manifest, load_secret_key(args.key), args.out, level=args.level)
+    result = build(manifest, load_secret_key(args.key), args.output, level=args.level)
     emit(args, {"ok": True, "path": str(result.path), "root": result.root.hex(), "size": result.size,
                 "files": len(result.index), "app_id": result.manifest.app_id},
          f"Built: {result.path} ({result.size} bytes, {len(result.index)} files, root {result.root.hex()})")
@@ -250,13 +190,13 @@ def run_extract(args: argparse.Namespace) -> int:
     key = _pubkey(args)
     try:
         pkg = Package.open(args.cap)
-        res = pkg.extract(args.out, key, trust_store=_store(args))
+        res = pkg.extract(args.output, key, trust_store=_store(args))
     except PackageError as exc:
         return _failed(args, exc, "extract")
     except FileExistsError as exc:
         raise CliError(str(exc), EXIT_USAGE, "choose a new or empty --out directory") from None
-    emit(args, {**res.to_dict(), "out": str(args.out)},
-         f"Extracted {res.files} files to {args.out} (verified with the {res.key_source} key)")
+    emit(args, {**res.to_dict(), "out": str(args.output)},
+         f"Extracted {res.files} files to {args.output} (verified with the {res.key_source} key)")
     return 0
 
 
@@ -303,17 +243,6 @@ def run_trust_unpin(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_trust_attest(args: argparse.Namespace) -> int:
-    from capfast._io import atomic_write
-    from capfast.cap.keys import load_public_key, load_secret_key
-    from capfast.cap.trust import attest_rotation
-
-    sig = attest_rotation(load_secret_key(args.key), args.app_id, load_public_key(args.new_pubkey))
-    atomic_write(args.out, sig.hex() + "\n")
-    emit(args, {"ok": True, "attestation": sig.hex(), "out": str(args.out)}, f"Wrote attestation {args.out}")
-    return 0
-
-
 def run_trust_rotate(args: argparse.Namespace) -> int:
     from capfast.cap.keys import load_public_key
     from capfast.errors import TrustError
@@ -332,11 +261,15 @@ def run_trust_rotate(args: argparse.Namespace) -> int:
 
 
 def _load_overlay(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
     try:
-        doc = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        if path.suffix == ".toml":
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        else:
+            doc = strict_json.load_file(path, what=f"{path}: overlay", error=ValueError, max_bytes=1 << 20)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise CliError(f"{path}: cannot parse overlay: {exc}", EXIT_USAGE) from None
+    except ValueError as exc:
+        raise CliError(f"cannot parse overlay: {exc}", EXIT_USAGE) from None
     if not isinstance(doc, dict):
         raise CliError(f"{path}: overlay must be an object/table", EXIT_USAGE)
     return doc

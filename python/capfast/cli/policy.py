@@ -4,46 +4,38 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import EXIT_VERIFY_FAILED, emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap policy ...``."""
-    group = subparsers.add_parser("policy", help="validate, lint and compile policies",
-                                  description="Policies: lksg.v1 (cap-agent compatible) and PolicyV2 with IR.")
-    sub = group.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    p = sub.add_parser("validate", help="validate a policy and print its hash",
-                       description="Validate an lksg.v1 or PolicyV2 file (YAML if .yml/.yaml, else JSON) and print "
-                       "its hash. Exit 2 with every problem listed if it is invalid.")
-    p.add_argument("policy_file", nargs="?", type=Path, help="policy file (or --policy)")
-    p.add_argument("--policy", "--file", dest="policy_opt", type=Path, default=None, help="policy file")
-    add_common_options(p)
-    p.set_defaults(func=run_validate)
+    sub = cli.group("policy", help="validate, lint and compile policies",
+                    description="Policies: lksg.v1 (cap-agent compatible) and PolicyV2 with IR.")
+    p = sub.command("validate", run_validate, help="validate a policy and print its hash",
+                    description="Validate an lksg.v1 or PolicyV2 file (YAML if .yml/.yaml, else JSON) and print "
+                    "its hash. Exit 2 with every problem listed if it is invalid.")
+    p.argument("policy_file", nargs="?", type=Path, help="policy file (or --policy)")
+    p.option("--policy", hidden=("--file",), dest="policy_opt", type=Path, default=None, help="policy file")
 
-    p = sub.add_parser("lint", help="lint a PolicyV2 (exit 1 on errors; with --strict also on warnings)",
-                       description="Codes: E1001 missing field/unknown activation rule, E1002 legal_basis, W1002 "
-                       "description, E1003 duplicate rule id, E2001 invalid op, E2003 undeclared input, E3001 type "
-                       "mismatch, W3001 unused input, W4001 unreachable rule.")
-    p.add_argument("policy_file", type=Path)
-    p.add_argument("--strict", action="store_true", help="E1002 is an error, and any warning fails")
-    add_common_options(p)
-    p.set_defaults(func=run_lint)
+    p = sub.command("lint", run_lint, help="lint a PolicyV2 (exit 1 on errors; with --strict also on warnings)",
+                    description="Codes: E1001 missing field/unknown activation rule, E1002 legal_basis, W1002 "
+                    "description, E1003 duplicate rule id, E2001 invalid op, E2003 undeclared input, E3001 type "
+                    "mismatch, W3001 unused input, W4001 unreachable rule.")
+    p.argument("policy_file", type=Path)
+    p.argument("--strict", action="store_true", help="E1002 is an error, and any warning fails")
 
-    p = sub.add_parser("compile", help="compile a PolicyV2 into IR v1 (strict lint first)")
-    p.add_argument("policy_file", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help="IR output file")
-    add_common_options(p)
-    p.set_defaults(func=run_compile)
+    p = sub.command("compile", run_compile, help="compile a PolicyV2 into IR v1 (strict lint first)")
+    p.argument("policy_file", type=Path)
+    p.output("IR output file", required=True)
 
 
 def run_validate(args: argparse.Namespace) -> int:
     from capfast.cli._output import CliError
-    from capfast.lksg.proof import load_any_policy
+    from capfast.lksg.policies import load_any_policy
 
     path = args.policy_opt or args.policy_file
     if path is None:

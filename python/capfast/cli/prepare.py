@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from capfast import strict_json
+from capfast.cli._command import Commands
 from capfast.cli._common import (
     add_commit_options,
     blake3_file,
@@ -22,7 +24,7 @@ from capfast.cli._common import (
     commit_file,
     resolve_scheme_options,
 )
-from capfast.cli._output import EXIT_IO, EXIT_USAGE, CliError, add_common_options, emit
+from capfast.cli._output import EXIT_IO, EXIT_USAGE, CliError, emit
 
 __all__ = ["register", "run"]
 
@@ -30,31 +32,30 @@ COMMITMENTS_FILE = "commitments.json"
 AUDIT_FILE = "agent.audit.jsonl"
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap prepare``."""
-    p = subparsers.add_parser(
-        "prepare",
+    p = cli.command(
+        "prepare", run,
         help="commit suppliers and UBOs, write commitments.json and the audit log",
         description="Commit a supplier CSV and a UBO CSV; write OUT/commitments.json (atomically) and append "
         "the events to the hash-chained audit log OUT/agent.audit.jsonl (cap-agent's v1.0 format).",
+        progress=True,
     )
-    p.add_argument("--suppliers", required=True, type=Path, metavar="S.csv", help="supplier list (CSV)")
-    p.add_argument("--ubos", required=True, type=Path, metavar="U.csv", help="ultimate beneficial owners (CSV)")
-    p.add_argument("--output", type=Path, default=Path("build"), metavar="DIR", help="output directory (build/)")
-    p.add_argument(
+    p.argument("--suppliers", required=True, type=Path, metavar="S.csv", help="supplier list (CSV)")
+    p.argument("--ubos", required=True, type=Path, metavar="U.csv", help="ultimate beneficial owners (CSV)")
+    p.output("output directory (build/)", default=Path("build"), metavar="DIR", hidden=("--out",))
+    p.argument(
         "--company",
         metavar="JSON",
         default=None,
         help="company data as a JSON object; recorded verbatim in commitments.json, not part of any root",
     )
     add_commit_options(p, columns=False)
-    add_common_options(p)
-    p.set_defaults(func=run)
 
 
 def _company_root(scheme: str, hash_name: str, supplier: Any, ubo: Any) -> str:
     if scheme == "cap-agent-v1":
-        from capfast.lksg.cap_agent import company_root_cap_agent
+        from capfast.cap_agent import company_root_cap_agent
 
         return company_root_cap_agent(supplier.root_hex, ubo.root_hex)
     from capfast.lksg import company_commitment_root
@@ -70,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
     company = None
     if args.company is not None:
         try:
-            company = json.loads(args.company)
-        except json.JSONDecodeError as exc:
-            raise CliError(f"--company is not valid JSON: {exc.msg}", EXIT_USAGE, "pass a JSON object") from None
+            company = strict_json.loads(args.company, what="--company", error=ValueError, max_bytes=1 << 20)
+        except ValueError as exc:
+            raise CliError(str(exc), EXIT_USAGE, "pass a JSON object") from None
         if not isinstance(company, dict):
             raise CliError("--company must be a JSON object", EXIT_USAGE, "e.g. --company '{\"name\": \"ACME\"}'")
     check_input_file(args.suppliers, "suppliers")

@@ -6,23 +6,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, add_common_options, emit
+from capfast.cli._command import Command, Commands
+from capfast.cli._output import EXIT_VERIFY_FAILED, emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap project ...``."""
-    group = subparsers.add_parser("project", help="the project workflow (input/, build/, export/)")
-    sub = group.add_subparsers(dest="project_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
+    sub = cli.group("project", help="the project workflow (input/, build/, export/)")
 
-    def add(name: str, help_: str, func: Any, *extra: tuple[tuple[str, ...], dict[str, Any]]) -> None:
-        p = sub.add_parser(name, help=help_)
+    def add(name: str, help_: str, func: Any, *extra: tuple[tuple[str, ...], dict[str, Any]]) -> Command:
+        p = sub.command(name, func, help=help_)
         for flags, kw in extra:
-            p.add_argument(*flags, **kw)
-        add_common_options(p)
-        p.set_defaults(func=func)
+            p.argument(*flags, **kw)
+        return p
 
     proj = (("--project",), {"type": Path, "required": True, "help": "project directory"})
     add("create", "create WORKSPACE/NAME with input/, build/, export/", _create,
@@ -36,8 +34,8 @@ def register(subparsers: Any) -> None:
     add("manifest", "build the manifest", _manifest, proj)
     add("proof", "build the proof", _proof, proj,
         (("--backend",), {"default": "merkle-disclosure-v1", "choices": ("merkle-disclosure-v1", "mock")}))
-    add("export", "export a ZIP bundle (and a copy in export/)", _export, proj,
-        (("--output",), {"type": Path, "required": True}))
+    add("export", "export a ZIP bundle (and a copy in export/)", _export, proj).output("the bundle ZIP to write",
+                                                                                      required=True)
     add("verify", "verify a bundle (exit 1 on failure)", _verify,
         (("--bundle",), {"type": Path, "required": True}))
     add("audit", "print the project's audit log", _audit, proj)

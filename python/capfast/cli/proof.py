@@ -6,43 +6,38 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, CliError, add_common_options, emit
+from capfast.cli._command import Command, Commands
+from capfast.cli._output import EXIT_VERIFY_FAILED, CliError, emit
 
 __all__ = ["register", "pinned_lists"]
 
 
-def _list_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sanctions", type=Path, default=None, help="sanctions list CSV (column 'name')")
-    p.add_argument("--jurisdictions", type=Path, default=None, help="jurisdiction list CSV (column 'iso_code')")
+def _list_options(p: Command) -> None:
+    p.argument("--sanctions", type=Path, default=None, help="sanctions list CSV (column 'name')")
+    p.argument("--jurisdictions", type=Path, default=None, help="jurisdiction list CSV (column 'iso_code')")
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap proof build|verify``."""
-    group = subparsers.add_parser("proof", help="build and verify compliance proofs")
-    sub = group.add_subparsers(dest="proof_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    p = sub.add_parser("build", help="evaluate the policy over the committed data and write a proof",
-                       description="merkle-disclosure-v1 (default): every claim checkable against the manifest's "
-                       "roots; mock: cap-agent proof.v0 (self-declared checks).")
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--policy", type=Path, required=True)
-    p.add_argument("--backend", default="merkle-disclosure-v1", choices=("merkle-disclosure-v1", "mock"))
-    p.add_argument("--output", "--out", type=Path, default=Path("build/proof.dat"), help="(build/proof.dat)")
-    p.add_argument("--commitments", type=Path, default=None, help="(commitments.json beside the manifest)")
-    p.add_argument("--suppliers", type=Path, default=None, help="(the file recorded by cap prepare)")
-    p.add_argument("--ubos", type=Path, default=None, help="(the file recorded by cap prepare)")
-    p.add_argument("--salt-key-file", type=Path, default=None, help="salt key used by cap prepare, if any")
+    sub = cli.group("proof", help="build and verify compliance proofs")
+    p = sub.command("build", run_build, help="evaluate the policy over the committed data and write a proof",
+                    description="merkle-disclosure-v1 (default): every claim checkable against the manifest's "
+                    "roots; mock: cap-agent proof.v0 (self-declared checks).")
+    p.argument("--manifest", type=Path, required=True)
+    p.argument("--policy", type=Path, required=True)
+    p.argument("--backend", default="merkle-disclosure-v1", choices=("merkle-disclosure-v1", "mock"))
+    p.output("(build/proof.dat)", default=Path("build/proof.dat"))
+    p.argument("--commitments", type=Path, default=None, help="(commitments.json beside the manifest)")
+    p.argument("--suppliers", type=Path, default=None, help="(the file recorded by cap prepare)")
+    p.argument("--ubos", type=Path, default=None, help="(the file recorded by cap prepare)")
+    p.argument("--salt-key-file", type=Path, default=None, help="salt key used by cap prepare, if any")
     _list_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_build)
 
-    p = sub.add_parser("verify", help="verify a proof against a manifest (exit 1 if it does not verify)")
-    p.add_argument("--proof", type=Path, required=True)
-    p.add_argument("--manifest", type=Path, required=True)
-    p.add_argument("--sanctions-root", default=None, help="trusted sanctions list root to pin")
+    p = sub.command("verify", run_verify, help="verify a proof against a manifest (exit 1 if it does not verify)")
+    p.argument("--proof", type=Path, required=True)
+    p.argument("--manifest", type=Path, required=True)
+    p.argument("--sanctions-root", default=None, help="trusted sanctions list root to pin")
     _list_options(p)
-    add_common_options(p)
-    p.set_defaults(func=run_verify)
 
 
 def pinned_lists(args: argparse.Namespace) -> dict[str, str]:
@@ -69,11 +64,12 @@ def _audit(path: Path, event: str, details: dict[str, Any]) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from capfast._io import atomic_write
+    from capfast._io import atomic_write, read_bounded
     from capfast.cli._common import read_salt_key
     from capfast.errors import ComplianceManifestError
-    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, load_commitments, parse_manifest, read_bounded
-    from capfast.lksg.proof import build_proof, encode_proof, load_any_policy, proof_hash
+    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, load_commitments, parse_manifest
+    from capfast.lksg.policies import load_any_policy
+    from capfast.lksg.proof import build_proof, encode_proof, proof_hash
 
     manifest = parse_manifest(read_bounded(args.manifest, MAX_MANIFEST_BYTES, "manifest", ComplianceManifestError),
                               str(args.manifest))
@@ -107,8 +103,9 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from capfast._io import read_bounded
     from capfast.errors import ComplianceManifestError, ComplianceProofError
-    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, manifest_hash, parse_manifest, read_bounded
+    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, manifest_hash, parse_manifest
     from capfast.lksg.proof import proof_hash, verify_proof
 
     manifest = parse_manifest(read_bounded(args.manifest, MAX_MANIFEST_BYTES, "manifest", ComplianceManifestError),

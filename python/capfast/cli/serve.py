@@ -13,30 +13,31 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from capfast.cli._output import EXIT_USAGE, CliError
+from capfast.cli._command import Commands
+from capfast.cli._output import EXIT_USAGE, CliError, emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "serve", help="run the REST verifier API and CAP store",
+def register(cli: Commands) -> None:
+    """Add ``cap serve``."""
+    p = cli.command(
+        "serve", run_serve, help="run the REST verifier API and CAP store",
         description="Run the REST verifier API (/verify, /policy/..., /proof/upload) and the CAP store (/store/...). "
         "Configuration: --config FILE (TOML/JSON) and CAP_* environment variables (see the README's Services "
         "section). Protected endpoints need RS256 bearer tokens: set CAP_AUTH_PUBLIC_KEY_PEM or "
-        "CAP_AUTH_JWKS_URL; there is no bypass.")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
-    p.add_argument("--config", type=Path, default=None, help="TOML or JSON configuration file")
-    p.add_argument("--state-dir", type=Path, default=None, help="state directory (default ./cap-state)")
-    p.add_argument("--database-url", default=None, help="sqlite:///PATH or postgresql://... (default SQLite)")
-    p.add_argument("--auth-public-key", default=None, help="RSA public key PEM for RS256 bearer tokens")
-    p.add_argument("--auth-jwks-url", default=None, help="JWKS URL for RS256 bearer tokens")
-    p.add_argument("--rate-limit", type=int, default=None, help="global requests per minute per client (100)")
-    p.add_argument("--rate-limit-burst", type=int, default=None, help="global burst (120)")
-    p.add_argument("--redis-url", default=None, help="share rate limits through Redis (redis:// or unix://)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    p.set_defaults(func=run_serve)
+        "CAP_AUTH_JWKS_URL; there is no bypass. With --json the startup status is one JSON line on stdout.")
+    p.argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    p.argument("--config", type=Path, default=None, help="TOML or JSON configuration file")
+    p.argument("--state-dir", type=Path, default=None, help="state directory (default ./cap-state)")
+    p.argument("--database-url", default=None, help="sqlite:///PATH or postgresql://... (default SQLite)")
+    p.argument("--auth-public-key", default=None, help="RSA public key PEM for RS256 bearer tokens")
+    p.argument("--auth-jwks-url", default=None, help="JWKS URL for RS256 bearer tokens")
+    p.argument("--rate-limit", type=int, default=None, help="global requests per minute per client (100)")
+    p.argument("--rate-limit-burst", type=int, default=None, help="global burst (120)")
+    p.argument("--redis-url", default=None, help="share rate limits through Redis (redis:// or unix://)")
+    p.argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -45,9 +46,10 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from capfast.errors import CapfastError
-    from capfast.server.app import configure_logging, create_app
+    from capfast.server.app import create_app
     from capfast.server.auth import NOT_CONFIGURED_MESSAGE
     from capfast.server.config import RateSpec, ServerConfig, load_config
+    from capfast.server.logs import configure_logging
 
     overrides: dict[str, Any] = {
         "state_dir": args.state_dir, "database_url": args.database_url,
@@ -66,6 +68,9 @@ def run_serve(args: argparse.Namespace) -> int:
     if not config.auth_configured:
         sys.stderr.write(f"cap serve: protected endpoints will answer 401 -- {NOT_CONFIGURED_MESSAGE}\n")
     sys.stderr.write(f"cap serve: state in {config.state_dir.resolve()}, database {app.state.cap.storage.kind}\n")
+    if args.json:
+        emit(args, {"ok": True, "host": args.host, "port": args.port, "state_dir": str(config.state_dir.resolve()),
+                    "database": app.state.cap.storage.kind, "auth_configured": config.auth_configured}, "")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
                 server_header=False, proxy_headers=False, timeout_keep_alive=5, limit_concurrency=1000)
     return 0

@@ -9,50 +9,45 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CliError, add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import EXIT_VERIFY_FAILED, CliError, emit
 
 __all__ = ["register"]
 
 _DEFAULT_ROOT = Path("cap-apps")
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser(
-        "update", help="install or update an app from a CAP store",
+def register(cli: Commands) -> None:
+    """Add ``cap update``, ``cap rollback`` and ``cap publish``."""
+    p = cli.command(
+        "update", run_update, help="install or update an app from a CAP store",
         description="Fetch the latest signed release of APP on CHANNEL, verify it with the pinned publisher key "
         "(--pubkey or 'cap trust pin'), refuse rollback, freeze and mismatched metadata, download only missing "
         "blobs (each checked against its signed hash and size) under a total deadline, and swap atomically.")
-    p.add_argument("app", help="app id")
-    p.add_argument("--server", required=True, help="store base URL, e.g. http://127.0.0.1:8080")
-    p.add_argument("--channel", default="stable", help="release channel (default stable)")
-    p.add_argument("--root", type=Path, default=_DEFAULT_ROOT, help="install directory (default ./cap-apps)")
-    p.add_argument("--pubkey", type=Path, default=None, help="publisher.ed25519.pk.json (else the pinned key)")
-    p.add_argument("--store", type=Path, default=None, help="trust store of pinned keys")
-    p.add_argument("--deadline", type=float, default=300.0, help="total time limit in seconds (default 300)")
-    add_common_options(p)
-    p.set_defaults(func=run_update)
+    p.argument("app", help="app id")
+    p.argument("--server", required=True, help="store base URL, e.g. http://127.0.0.1:8080")
+    p.argument("--channel", default="stable", help="release channel (default stable)")
+    p.argument("--root", type=Path, default=_DEFAULT_ROOT, help="install directory (default ./cap-apps)")
+    p.pubkey("publisher.ed25519.pk.json (else the pinned key)")
+    p.argument("--store", type=Path, default=None, help="trust store of pinned keys")
+    p.argument("--deadline", type=float, default=300.0, help="total time limit in seconds (default 300)")
 
-    p = subparsers.add_parser("rollback", help="switch an app back to its previous installed version")
-    p.add_argument("app", help="app id")
-    p.add_argument("--root", type=Path, default=_DEFAULT_ROOT, help="install directory (default ./cap-apps)")
-    add_common_options(p)
-    p.set_defaults(func=run_rollback)
+    p = cli.command("rollback", run_rollback, help="switch an app back to its previous installed version")
+    p.argument("app", help="app id")
+    p.argument("--root", type=Path, default=_DEFAULT_ROOT, help="install directory (default ./cap-apps)")
 
-    p = subparsers.add_parser(
-        "publish", help="publish a signed .cap to a CAP store",
+    p = cli.command(
+        "publish", run_publish, help="publish a signed .cap to a CAP store",
         description="Sign a release statement (app id, channel, sequence, root, expiry) and upload the package. "
         "Needs a bearer token with scope store:publish in $CAP_TOKEN (or --token-file).")
-    p.add_argument("package", type=Path, help=".cap file")
-    p.add_argument("--server", required=True)
-    p.add_argument("--channel", default="stable")
-    p.add_argument("--seq", type=int, required=True, help="release sequence number (must increase)")
-    p.add_argument("--key", type=Path, required=True, help="publisher.ed25519.sk.json")
-    p.add_argument("--expires-in", type=int, default=7 * 86400, help="statement lifetime in seconds (7 days)")
-    p.add_argument("--token-file", type=Path, default=None, help="file holding the bearer token")
-    add_common_options(p)
-    p.set_defaults(func=run_publish)
+    p.argument("package", type=Path, help=".cap file")
+    p.argument("--server", required=True)
+    p.argument("--channel", default="stable")
+    p.argument("--seq", type=int, required=True, help="release sequence number (must increase)")
+    p.secret_key("publisher.ed25519.sk.json")
+    p.argument("--expires-in", type=int, default=7 * 86400, help="statement lifetime in seconds (7 days)")
+    p.argument("--token-file", type=Path, default=None, help="file holding the bearer token")
 
 
 def run_update(args: argparse.Namespace) -> int:

@@ -4,33 +4,27 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from capfast.cli._output import EXIT_VERIFY_FAILED, CapArgumentParser, add_common_options, emit
+from capfast.cli._command import Commands
+from capfast.cli._output import EXIT_VERIFY_FAILED, emit
 
 __all__ = ["register"]
 
 
-def register(subparsers: Any) -> None:
+def register(cli: Commands) -> None:
     """Add ``cap verifier run``."""
-    group = subparsers.add_parser("verifier", help="verify bundles offline")
-    sub = group.add_subparsers(dest="verifier_command", metavar="SUBCOMMAND", parser_class=CapArgumentParser)
-    sub.required = True
-    p = sub.add_parser("run", help="verify a cap-bundle.v1 (or legacy) bundle; exit 1 on any failure",
-                       description="Hash-check every listed file, report unlisted ones, refuse unsafe names, "
-                       "detect dependency cycles, verify each proof unit and its signatures, and write "
-                       "verification.report.json. Status OK, WARN (verified with caveats) or FAIL (exit 1).")
-    p.add_argument("--package", type=Path, required=True, help="bundle directory or ZIP")
-    p.add_argument("--pub-key", action="append", type=Path, default=[],
-                   help="trusted signer key (.pub raw 32 bytes or cap-key.v1 .json); repeatable")
-    p.add_argument("--require-signature", action="store_true", help="fail if the manifest is not signed")
-    p.add_argument("--sanctions", type=Path, default=None, help="public sanctions list to pin sanctions_root")
-    p.add_argument("--jurisdictions", type=Path, default=None, help="public jurisdiction list to pin its root")
-    p.add_argument("--sanctions-root", default=None, help="trusted sanctions list root")
-    p.add_argument("--out", type=Path, default=Path("build/verification.report.json"),
-                   help="report file (build/verification.report.json)")
-    add_common_options(p)
-    p.set_defaults(func=run)
+    sub = cli.group("verifier", help="verify bundles offline")
+    p = sub.command("run", run, help="verify a cap-bundle.v1 (or legacy) bundle; exit 1 on any failure",
+                    description="Hash-check every listed file, report unlisted ones, refuse unsafe names, "
+                    "detect dependency cycles, verify each proof unit and its signatures, and write "
+                    "verification.report.json. Status OK, WARN (verified with caveats) or FAIL (exit 1).")
+    p.argument("--package", type=Path, required=True, help="bundle directory or ZIP")
+    p.pubkey("trusted signer key (.pub raw 32 bytes or cap-key.v1 .json)", multiple=True)
+    p.argument("--require-signature", action="store_true", help="fail if the manifest is not signed")
+    p.argument("--sanctions", type=Path, default=None, help="public sanctions list to pin sanctions_root")
+    p.argument("--jurisdictions", type=Path, default=None, help="public jurisdiction list to pin its root")
+    p.argument("--sanctions-root", default=None, help="trusted sanctions list root")
+    p.output("report file (build/verification.report.json)", default=Path("build/verification.report.json"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +33,9 @@ def run(args: argparse.Namespace) -> int:
     from capfast.lksg.manifest import write_json_atomic
     from capfast.lksg.verifier import verify_package
 
-    report = verify_package(args.package, trusted_keys=[load_public_key(k) for k in args.pub_key],
+    report = verify_package(args.package, trusted_keys=[load_public_key(k) for k in args.pubkey],
                             pinned_lists=pinned_lists(args), require_signature=args.require_signature)
-    write_json_atomic(args.out, report, newline=True)
+    write_json_atomic(args.output, report, newline=True)
 
     def human() -> str:
         lines = ["Verification Report:", f"Status: {report['status'].upper()}", f"Format: {report['format']}"]
@@ -54,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             for c in (u.get("proof") or {}).get("checks", []):
                 lines.append(f"  {'ok  ' if c.get('ok') else 'FAIL'} {c.get('id')}")
         lines += [f"error: {e}" for e in report["errors"]] + [f"warning: {w}" for w in report["warnings"]]
-        lines.append(f"report: {args.out}")
+        lines.append(f"report: {args.output}")
         return "\n".join(lines)
 
     emit(args, report, human)

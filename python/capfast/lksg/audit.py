@@ -22,7 +22,6 @@ serializer for some values (``1e+21`` vs ``1e21``); none of cap-agent's events c
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -32,13 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from capfast._io import fsync_dir
+from capfast import strict_json
+from capfast._io import fsync_dir, locked
+from capfast._time import rfc3339_now
 from capfast.errors import AuditLogError
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "GENESIS_DIGEST",
@@ -102,10 +98,7 @@ class AuditEntry:
 
 def _parse_entry(text: str) -> AuditEntry:
     """Parse one non-blank line, or raise ``ValueError`` naming what is wrong with it."""
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    obj = strict_json.loads(text, what="entry", error=ValueError, max_bytes=MAX_LINE_BYTES)
     if not isinstance(obj, dict):
         raise ValueError(f"a JSON {type(obj).__name__}, not an object")
     missing = [f for f in _FIELDS if f not in obj]
@@ -126,10 +119,6 @@ def _parse_entry(text: str) -> AuditEntry:
     return AuditEntry(seq, obj["ts"], obj["event"], obj["details"], obj["prev_digest"], obj["digest"])
 
 
-def _now_rfc3339() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
-
-
 class AuditLog:
     """Appends entries to a §6.1 audit log, continuing ``seq`` and the digest chain of an existing file.
 
@@ -146,13 +135,8 @@ class AuditLog:
         created = not self.path.exists()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         with os.fdopen(fd, "r+b", buffering=0) as fh:
-            if fcntl is not None:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            try:
+            with locked(fh):
                 yield fh, created
-            finally:
-                if fcntl is not None:
-                    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
     def tip(self) -> tuple[int, str]:
         """``(last_seq, last_digest)``: ``(0, GENESIS_DIGEST)`` for a missing or empty log."""
@@ -169,7 +153,7 @@ class AuditLog:
         if details is None:
             details = {}
         if ts is None:
-            ts = _now_rfc3339()
+            ts = rfc3339_now(timespec="microseconds")
         elif not isinstance(ts, str):
             raise AuditLogError(f"ts must be a string, not {type(ts).__name__}")
         _details_json(details)  # reject unserialisable details before touching the file

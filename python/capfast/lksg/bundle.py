@@ -1,4 +1,7 @@
-"""cap-bundle.v1 bundles (reference notes §5.1, seed "cap export"): write as a directory or ZIP, read safely.
+"""The cap-bundle.v1 container format (reference notes §5.1): write as a directory or ZIP, read safely.
+
+This module is only the container: which files, their roles and ``_meta.json``. Assembling a bundle from a manifest
+and a proof (``cap export``) is :mod:`capfast.lksg.export`; checking one is :mod:`capfast.lksg.verifier`.
 
 Layout: ``_meta.json`` + ``manifest.json`` (role ``manifest``), ``proof.dat`` (``proof``), optional
 ``signature.json`` (``signature``: a detached signed manifest, ``cap sign manifest``), ``timestamp.tsr``
@@ -30,7 +33,7 @@ from typing import Any
 
 from capfast._io import atomic_write, fsync_dir
 from capfast.errors import BundleError
-from capfast.lksg._json import pretty, sha3_hex
+from capfast.lksg.serial import sha3_hex
 
 __all__ = [
     "BUNDLE_SCHEMA",
@@ -38,6 +41,7 @@ __all__ = [
     "META_FILE",
     "Limits",
     "check_name",
+    "make_meta",
     "read_bundle",
     "write_bundle",
 ]
@@ -231,93 +235,3 @@ def write_bundle(out: str | os.PathLike[str], files: Mapping[str, bytes], *, for
         if str(tmp) not in ("", ".") and tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def readme_text(manifest_hash: str, proof_hash: str, backend: str) -> str:
-    """The bundle's README (deterministic: no timestamp, so re-exports are reproducible)."""
-    return (
-        "CAP Bundle Package (cap-bundle.v1)\n"
-        "==================================\n\n"
-        "manifest.json             compliance manifest (manifest.v1.0): roots, policy, audit tip\n"
-        "proof.dat                 proof bound to the manifest (backend: " + backend + ")\n"
-        "signature.json            detached Ed25519 signature over the manifest (if present)\n"
-        "verification.report.json  the exporter's own check of manifest and proof\n"
-        "_meta.json                SHA3-256 and size of every other file, roles, proof units\n\n"
-        "Verify offline:  cap verifier run --package <this bundle> --pub-key <signer.pub>\n\n"
-        f"Manifest hash: {manifest_hash}\nProof file SHA3-256: {proof_hash}\nPackage schema: cap-bundle.v1\n"
-    )
-
-
-def pretty_bytes(obj: Any) -> bytes:
-    return pretty(obj).encode("utf-8")
-
-
-def export_bundle(
-    out: str | os.PathLike[str],
-    manifest: str | os.PathLike[str],
-    proof: str | os.PathLike[str],
-    *,
-    signature: str | os.PathLike[str] | None = None,
-    timestamp: str | os.PathLike[str] | None = None,
-    registry: str | os.PathLike[str] | None = None,
-    force: bool = False,
-    created_at: str | None = None,
-) -> dict[str, Any]:
-    """``cap export``: check manifest, proof (and signature) together, then write the bundle; returns ``_meta``.
-
-    The proof must verify against the manifest (status ``ok`` or ``warn``) and a signature must sign this very
-    manifest, so a bundle that would fail verification is never written. ``verification.report.json`` holds
-    that check.
-    """
-    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, manifest_hash, now_rfc3339, parse_manifest, read_bounded
-    from capfast.lksg.proof import verify_proof
-    from capfast.lksg.verifier import verify_signature_doc
-
-    limit = Limits().max_file_bytes
-    files: dict[str, bytes] = {}
-    files["manifest.json"] = read_bounded(manifest, MAX_MANIFEST_BYTES, "manifest", BundleError)
-    files["proof.dat"] = read_bounded(proof, limit, "proof", BundleError)
-    m = parse_manifest(files["manifest.json"], str(manifest))
-    result = verify_proof(files["proof.dat"], m)
-    if result.status == "fail":
-        raise BundleError("the proof does not verify against the manifest: " + "; ".join(result.errors))
-    sig_report = None
-    if signature is not None:
-        files["signature.json"] = read_bounded(signature, MAX_MANIFEST_BYTES, "signature", BundleError)
-        from capfast.lksg._json import strict_loads
-
-        sig_report = verify_signature_doc(strict_loads(files["signature.json"], "signature", BundleError), m, [])
-        if not sig_report["valid"]:
-            raise BundleError(f"signature {signature}: {sig_report.get('error')}")
-    if timestamp is not None:
-        files["timestamp.tsr"] = read_bounded(timestamp, limit, "timestamp", BundleError)
-    if registry is not None:
-        files["registry.json"] = read_bounded(registry, limit, "registry", BundleError)
-    mh = manifest_hash(m)
-    ph = sha3_hex(files["proof.dat"])
-    report = {
-        "schema": "capfast.export-check.v1",
-        "status": result.status,
-        "manifest_hash": mh,
-        "proof_hash": ph,
-        "backend": result.backend,
-        "checks": result.checks,
-        "warnings": result.warnings,
-        "signature": sig_report,
-    }
-    files["verification.report.json"] = pretty_bytes(report)
-    files["README.txt"] = readme_text(mh, ph, result.backend).encode("utf-8")
-    unit = {
-        "id": "main",
-        "manifest_file": "manifest.json",
-        "proof_file": "proof.dat",
-        "policy_id": m["policy"]["name"],
-        "policy_hash": m["policy"]["hash"],
-        "backend": result.backend,
-        "depends_on": [],
-    }
-    meta = make_meta(files, [unit], bundle_id="bundle-" + sha3_hex(mh + ph)[2:18],
-                     created_at=created_at or now_rfc3339())
-    files[META_FILE] = pretty_bytes(meta)
-    write_bundle(out, files, force=force)
-    return meta

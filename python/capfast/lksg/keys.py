@@ -1,4 +1,5 @@
-"""Key lifecycle for the LkSG tools: ``cap-key.v1`` metadata, keygen, rotation, attestations, chain verification.
+"""Key lifecycle for the LkSG tools: ``cap-key.v1`` metadata, keygen, rotation, the key store (attestations and
+chain verification are :mod:`capfast.lksg.attestation`).
 
 Formats follow cap-agent (reference notes §8) with its bugs fixed:
 
@@ -9,10 +10,6 @@ Formats follow cap-agent (reference notes §8) with its bugs fixed:
   whose ``kid`` differs from this formula is an error.
 * **Fingerprint** ``"sha256:" + hex(SHA-256(pk))[:32]`` — really SHA-256 (cap-agent labelled a SHA3-256 value
   ``sha256:``; such legacy fingerprints are accepted when reading, any other value is an error).
-* **Attestations are signed and verified over the same bytes**: the compact JSON of the attestation object in its
-  declared field order (``schema, signer_kid, signer_owner, subject_kid, subject_owner, subject_public_key,
-  attested_at``). cap-agent's CLI signed the sorted-keys JSON instead; :func:`verify_attestation` accepts that legacy
-  form too (same fields, so it binds the same statement) and reports it.
 
 Files: ``keygen`` writes ``X.json`` (metadata), ``X.ed25519`` (raw 32-byte seed, mode 0600) and ``X.pub`` (raw
 32-byte public key), each atomically. A key store is a directory with an ``archive/`` subdirectory for retired keys.
@@ -33,17 +30,14 @@ from typing import Any
 
 import blake3
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast._io import atomic_write, fsync_dir
+from capfast._time import utc_now
 from capfast.errors import KeyFileError
 
 __all__ = [
-    "ATTESTATION_SCHEMA",
     "KEY_SCHEMA",
-    "Attestation",
-    "ChainLink",
     "KeyMetadata",
-    "attest",
     "derive_kid",
     "fingerprint",
     "find_key",
@@ -52,16 +46,11 @@ __all__ = [
     "load_public_key",
     "load_secret_key",
     "load_signing_key",
-    "read_attestation",
     "read_key",
     "rotate",
-    "verify_attestation",
-    "verify_chain",
-    "write_attestation",
 ]
 
 KEY_SCHEMA = "cap-key.v1"
-ATTESTATION_SCHEMA = "cap-attestation.v1"
 STATUSES = ("active", "retired", "revoked")
 DEFAULT_USAGE = ("signing", "registry")
 MAX_FILE_BYTES = 1024 * 1024
@@ -83,15 +72,7 @@ def _legacy_fingerprint(public_key: bytes) -> str:
     return "sha256:" + hashlib.sha3_256(public_key).hexdigest()[:32]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat()
-
-
-def _parse_time(text: str, where: str) -> datetime:
+def parse_time(text: str, where: str) -> datetime:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -101,7 +82,7 @@ def _parse_time(text: str, where: str) -> datetime:
     return t
 
 
-def _b64_key(text: Any, where: str) -> bytes:
+def b64_key(text: Any, where: str) -> bytes:
     if not isinstance(text, str):
         raise KeyFileError(f"{where} must be a base64 string")
     try:
@@ -115,17 +96,11 @@ def _b64_key(text: Any, where: str) -> bytes:
     return raw
 
 
-def _read_json(path: str | os.PathLike[str], what: str) -> Any:
-    p = Path(path)
-    if p.stat().st_size > MAX_FILE_BYTES:
-        raise KeyFileError(f"{p}: {what} larger than {MAX_FILE_BYTES} bytes")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{p}: {what} is not valid UTF-8 JSON: {exc}") from None
+def read_json(path: str | os.PathLike[str], what: str) -> Any:
+    return strict_json.load_file(path, what=f"{Path(path)}: {what}", error=KeyFileError, max_bytes=MAX_FILE_BYTES)
 
 
-def _pretty(obj: Any) -> str:
+def pretty_json(obj: Any) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False)
 
 
@@ -182,14 +157,14 @@ class KeyMetadata:
         usage = doc.get("usage", list(DEFAULT_USAGE))
         if not isinstance(usage, list) or not all(isinstance(u, str) for u in usage):
             raise KeyFileError(f"{where}: usage must be a list of strings")
-        pk = _b64_key(doc.get("public_key"), f"{where}: public_key")
+        pk = b64_key(doc.get("public_key"), f"{where}: public_key")
         if doc["kid"] != derive_kid(pk):
             raise KeyFileError(f"{where}: kid {doc['kid']!r} does not match the public key (expected {derive_kid(pk)})")
         fp = doc.get("fingerprint")
         if fp is not None and fp not in (fingerprint(pk), _legacy_fingerprint(pk)):
             raise KeyFileError(f"{where}: fingerprint does not match the public key")
         for key in ("created_at", "valid_from", "valid_to"):
-            _parse_time(doc[key], f"{where}: {key}")
+            parse_time(doc[key], f"{where}: {key}")
         comment = doc.get("comment")
         if comment is not None and not isinstance(comment, str):
             raise KeyFileError(f"{where}: comment must be a string")
@@ -208,7 +183,7 @@ class KeyMetadata:
         )
 
     def valid_at(self, t: datetime) -> bool:
-        return _parse_time(self.valid_from, "valid_from") <= t <= _parse_time(self.valid_to, "valid_to")
+        return parse_time(self.valid_from, "valid_from") <= t <= parse_time(self.valid_to, "valid_to")
 
 
 def key_paths(output: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
@@ -221,7 +196,7 @@ def key_paths(output: str | os.PathLike[str]) -> tuple[Path, Path, Path]:
 
 def read_key(path: str | os.PathLike[str]) -> KeyMetadata:
     """Read a ``cap-key.v1`` file (capfast's or cap-agent's)."""
-    return KeyMetadata.from_json(_read_json(path, "key metadata"), str(path))
+    return KeyMetadata.from_json(read_json(path, "key metadata"), str(path))
 
 
 def load_public_key(path: str | os.PathLike[str]) -> bytes:
@@ -251,7 +226,7 @@ def load_signing_key(path: str | os.PathLike[str]) -> bytes:
 
 
 def _write_key(path: Path, meta: KeyMetadata) -> None:
-    atomic_write(path, _pretty(meta.to_json()))
+    atomic_write(path, pretty_json(meta.to_json()))
 
 
 def load_secret_key(meta_path: str | os.PathLike[str], meta: KeyMetadata | None = None) -> bytes:
@@ -294,13 +269,13 @@ def keygen(
                 raise FileExistsError(17, "refusing to overwrite an existing key file (use --force)", str(p))
     meta_path.parent.mkdir(parents=True, exist_ok=True)
     kp = ed25519.generate()
-    t = (now or _now()).astimezone(UTC)
+    t = (now or utc_now()).astimezone(UTC)
     meta = KeyMetadata(
         kid=derive_kid(kp.public),
         owner=owner,
-        created_at=_iso(t),
-        valid_from=_iso(t),
-        valid_to=_iso(t + timedelta(days=valid_days)),
+        created_at=t.isoformat(),
+        valid_from=t.isoformat(),
+        valid_to=(t + timedelta(days=valid_days)).isoformat(),
         public_key=kp.public,
         usage=usage,
         comment=comment,
@@ -346,125 +321,6 @@ def rotate(current: str | os.PathLike[str], new: str | os.PathLike[str]) -> tupl
     return retired, activated, targets[0]
 
 
-@dataclass(frozen=True)
-class Attestation:
-    """``cap-attestation.v1``: the signer key vouches for the subject key."""
-
-    signer_kid: str
-    signer_owner: str
-    subject_kid: str
-    subject_owner: str
-    subject_public_key: bytes
-    attested_at: str
-    signature: bytes
-    signer_public_key: bytes
-
-    def body(self) -> dict[str, Any]:
-        """The attestation object in its declared field order."""
-        return {
-            "schema": ATTESTATION_SCHEMA,
-            "signer_kid": self.signer_kid,
-            "signer_owner": self.signer_owner,
-            "subject_kid": self.subject_kid,
-            "subject_owner": self.subject_owner,
-            "subject_public_key": base64.b64encode(self.subject_public_key).decode("ascii"),
-            "attested_at": self.attested_at,
-        }
-
-    def signed_bytes(self) -> bytes:
-        """The one message attestations are signed *and* verified over: compact JSON in declared field order."""
-        return json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    def legacy_signed_bytes(self) -> bytes:
-        """What cap-agent's ``keys attest`` signed: the same object with sorted keys."""
-        return json.dumps(self.body(), separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode("utf-8")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "attestation": self.body(),
-            "signature": base64.b64encode(self.signature).decode("ascii"),
-            "signer_public_key": base64.b64encode(self.signer_public_key).decode("ascii"),
-        }
-
-    @classmethod
-    def from_json(cls, doc: Any, where: str = "attestation") -> Attestation:
-        if not isinstance(doc, dict) or not isinstance(doc.get("attestation"), dict):
-            raise KeyFileError(f"{where}: expected an object with an 'attestation' object")
-        body = doc["attestation"]
-        if body.get("schema") != ATTESTATION_SCHEMA:
-            raise KeyFileError(f"{where}: schema must be {ATTESTATION_SCHEMA!r}, got {body.get('schema')!r}")
-        for key in ("signer_kid", "signer_owner", "subject_kid", "subject_owner", "attested_at"):
-            if not isinstance(body.get(key), str):
-                raise KeyFileError(f"{where}: field {key!r} must be a string")
-        sig_text = doc.get("signature")
-        if not isinstance(sig_text, str):
-            raise KeyFileError(f"{where}: signature must be a base64 string")
-        try:
-            sig = base64.b64decode(sig_text.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise KeyFileError(f"{where}: signature is not valid base64") from None
-        if len(sig) != ed25519.SIGNATURE_LEN:
-            raise KeyFileError(f"{where}: signature must decode to 64 bytes, got {len(sig)}")
-        if base64.b64encode(sig).decode("ascii") != sig_text:
-            raise KeyFileError(f"{where}: signature is not canonical base64")
-        return cls(
-            signer_kid=body["signer_kid"],
-            signer_owner=body["signer_owner"],
-            subject_kid=body["subject_kid"],
-            subject_owner=body["subject_owner"],
-            subject_public_key=_b64_key(body.get("subject_public_key"), f"{where}: subject_public_key"),
-            attested_at=body["attested_at"],
-            signature=sig,
-            signer_public_key=_b64_key(doc.get("signer_public_key"), f"{where}: signer_public_key"),
-        )
-
-
-def attest(
-    signer: str | os.PathLike[str], subject: str | os.PathLike[str], *, now: datetime | None = None
-) -> Attestation:
-    """The signer key (metadata path; its ``.ed25519`` beside it) attests the subject key."""
-    signer_meta, subject_meta = read_key(signer), read_key(subject)
-    if signer_meta.status == "revoked":
-        raise KeyFileError(f"{signer}: a revoked key cannot attest")
-    secret = load_secret_key(signer, signer_meta)
-    unsigned = Attestation(
-        signer_kid=signer_meta.kid,
-        signer_owner=signer_meta.owner,
-        subject_kid=subject_meta.kid,
-        subject_owner=subject_meta.owner,
-        subject_public_key=subject_meta.public_key,
-        attested_at=_iso((now or _now()).astimezone(UTC)),
-        signature=b"\x00" * 64,
-        signer_public_key=signer_meta.public_key,
-    )
-    return replace(unsigned, signature=ed25519.sign(secret, unsigned.signed_bytes()))
-
-
-def write_attestation(path: str | os.PathLike[str], att: Attestation) -> None:
-    atomic_write(path, _pretty(att.to_json()))
-
-
-def read_attestation(path: str | os.PathLike[str]) -> Attestation:
-    return Attestation.from_json(_read_json(path, "attestation"), str(path))
-
-
-def verify_attestation(att: Attestation) -> str | None:
-    """``None`` if the attestation is sound on its own, else the reason it is not.
-
-    Checks the signature (over :meth:`Attestation.signed_bytes`, or cap-agent's sorted-keys legacy bytes) and that
-    both KIDs derive from the public keys they name.
-    """
-    if derive_kid(att.signer_public_key) != att.signer_kid:
-        return "signer_kid does not match signer_public_key"
-    if derive_kid(att.subject_public_key) != att.subject_kid:
-        return "subject_kid does not match subject_public_key"
-    if not ed25519.verify(att.signer_public_key, att.signed_bytes(), att.signature) and not ed25519.verify(
-        att.signer_public_key, att.legacy_signed_bytes(), att.signature
-    ):
-        return "signature does not verify"
-    return None
-
-
 def _store_keys(store: Path) -> Iterable[tuple[Path, KeyMetadata]]:
     for directory in (store, store / "archive"):
         if not directory.is_dir():
@@ -484,53 +340,3 @@ def find_key(store: str | os.PathLike[str], kid: str) -> tuple[Path, KeyMetadata
     return None
 
 
-@dataclass(frozen=True)
-class ChainLink:
-    """One verified step of a chain."""
-
-    path: str
-    signer_kid: str
-    subject_kid: str
-    attested_at: str
-    legacy_encoding: bool
-
-
-def verify_chain(
-    attestations: Sequence[str | os.PathLike[str]], store: str | os.PathLike[str] | None = None
-) -> list[ChainLink]:
-    """Verify a chain of attestations in order; raises :class:`KeyFileError` naming the first broken link.
-
-    Each attestation must verify on its own (:func:`verify_attestation`); from the second on, its signer must be
-    the previous subject. With a key ``store`` every signer must be a key of the store (or its archive) with the same
-    public key, not revoked, and valid at ``attested_at``.
-    """
-    if not attestations:
-        raise KeyFileError("an attestation chain needs at least one attestation")
-    links: list[ChainLink] = []
-    previous: Attestation | None = None
-    for path in attestations:
-        att = read_attestation(path)
-        problem = verify_attestation(att)
-        if problem is not None:
-            raise KeyFileError(f"{path}: {problem}")
-        if previous is not None and att.signer_kid != previous.subject_kid:
-            raise KeyFileError(
-                f"{path}: chain broken: signed by {att.signer_kid}, but the previous attestation vouches for "
-                f"{previous.subject_kid}"
-            )
-        attested_at = _parse_time(att.attested_at, f"{path}: attested_at")
-        if store is not None:
-            found = find_key(store, att.signer_kid)
-            if found is None:
-                raise KeyFileError(f"{path}: signer {att.signer_kid} is not in the key store {store}")
-            key_path, meta = found
-            if meta.public_key != att.signer_public_key:
-                raise KeyFileError(f"{path}: signer public key differs from {key_path}")
-            if meta.status == "revoked":
-                raise KeyFileError(f"{path}: signer {att.signer_kid} is revoked")
-            if not meta.valid_at(attested_at):
-                raise KeyFileError(f"{path}: attested at {att.attested_at}, outside the signer's validity period")
-        legacy = not ed25519.verify(att.signer_public_key, att.signed_bytes(), att.signature)
-        links.append(ChainLink(str(path), att.signer_kid, att.subject_kid, att.attested_at, legacy))
-        previous = att
-    return links

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capfast.errors import PolicyError
-from capfast.lksg._json import YamlInt
+from capfast.lksg.serial import YamlInt
 
 __all__ = ["CODES", "Diagnostic", "lint_policy"]
 

@@ -18,14 +18,16 @@ file integrity checks).
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from capfast import strict_json
+from capfast._io import read_bounded
+from capfast._time import rfc3339_now
 from capfast.errors import ComplianceManifestError, KeyFileError
-from capfast.lksg._json import pretty, sha3_hex, strict_loads
+from capfast.lksg.serial import pretty, sha3_hex
 
 __all__ = [
     "MANIFEST_VERSION",
@@ -34,7 +36,6 @@ __all__ = [
     "load_commitments",
     "manifest_hash",
     "parse_manifest",
-    "read_bounded",
     "write_json_atomic",
 ]
 
@@ -42,26 +43,6 @@ MANIFEST_VERSION = "manifest.v1.0"
 MAX_MANIFEST_BYTES = 16 << 20
 MAX_COMMITMENTS_BYTES = 1 << 20
 _ROOT = re.compile(r"0x[0-9a-f]{64}")
-
-
-def now_rfc3339() -> str:
-    """Current UTC time, RFC 3339 with seconds and ``+00:00`` (cap-agent's chrono style)."""
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-
-
-def read_bounded(path: str | os.PathLike[str], limit: int, what: str, error: type[Exception]) -> bytes:
-    """Read a regular file of at most ``limit`` bytes (one read; the size is checked on the bytes read)."""
-    p = Path(path)
-    try:
-        if p.is_dir():
-            raise error(f"{what} {p} is a directory")
-        with open(p, "rb") as fh:
-            data = fh.read(limit + 1)
-    except FileNotFoundError:
-        raise error(f"{what} {p}: no such file") from None
-    if len(data) > limit:
-        raise error(f"{what} {p} is larger than the {limit}-byte limit")
-    return data
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any, *, newline: bool = False) -> bytes:
@@ -79,7 +60,7 @@ def parse_manifest(data: bytes | Any, what: str = "manifest") -> dict[str, Any]:
     """Parse (strict JSON) and check a manifest; returns the parsed object with its canonical fields checked."""
     from capfast.lksg.signing import canonical_manifest
 
-    doc = strict_loads(data, what, ComplianceManifestError) if isinstance(data, (bytes, str)) else data
+    doc = strict_json.loads(data, what=what, error=ComplianceManifestError) if isinstance(data, (bytes, str)) else data
     if not isinstance(doc, dict):
         raise ComplianceManifestError(f"{what} must be a JSON object")
     try:
@@ -104,7 +85,7 @@ def manifest_hash(manifest: dict[str, Any]) -> str:
 def load_commitments(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read ``commitments.json`` (``cap prepare``) and check its roots, counts and company-root rule."""
     data = read_bounded(path, MAX_COMMITMENTS_BYTES, "commitments file", ComplianceManifestError)
-    doc = strict_loads(data, f"commitments file {path}", ComplianceManifestError)
+    doc = strict_json.loads(data, what=f"commitments file {path}", error=ComplianceManifestError)
     if not isinstance(doc, dict):
         raise ComplianceManifestError(f"commitments file {path} must be a JSON object")
     for key in ("supplier_root", "ubo_root", "company_commitment_root"):
@@ -145,7 +126,7 @@ def build_manifest(
 ) -> dict[str, Any]:
     """A new manifest dict (struct order). ``time_anchor`` is a reference string (e.g. a TSA receipt id or a
     ticket number); the anchor records the audit tip it vouches for."""
-    created = created_at or now_rfc3339()
+    created = created_at or rfc3339_now()
     m: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "created_at": created,

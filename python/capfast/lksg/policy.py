@@ -1,6 +1,6 @@
 """Policy v1 (``lksg.v1``), compatible with cap-agent (reference notes §2.1).
 
-File: YAML when the name ends in ``.yml``/``.yaml``, JSON otherwise (read with :mod:`capfast.lksg._json`, so
+File: YAML when the name ends in ``.yml``/``.yaml``, JSON otherwise (read with :mod:`capfast.lksg.serial`, so
 ``created_at`` timestamps and ``yes``/``no`` stay strings). Fields, in hash order::
 
     version (str, starts "lksg.v"), name (str, not blank), created_at (str containing "T"),
@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from capfast import strict_json
 from capfast.errors import PolicyError
-from capfast.lksg._json import YamlInt, compact, load_yaml, sha3_hex, strict_loads
+from capfast.lksg.serial import YamlInt, compact, load_yaml, sha3_hex
 
 __all__ = [
     "DEFAULT_POLICY_YAML",
@@ -237,7 +238,7 @@ def load_policy_document(path: str | os.PathLike[str], data: bytes | None = None
     raw = _read_bounded(p, "policy file") if data is None else data
     if p.suffix.lower() in (".yml", ".yaml"):
         return load_yaml(raw, f"policy file {p}", PolicyError)
-    return strict_loads(raw, f"policy file {p}", PolicyError)
+    return strict_json.loads(raw, what=f"policy file {p}", error=PolicyError, max_bytes=max(len(raw), MAX_POLICY_BYTES))
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from capfast.errors import PolicyError
-from capfast.lksg._json import YamlInt, compact, plain, pretty
 from capfast.lksg.policy import Check, load_policy_document
+from capfast.lksg.serial import YamlInt, compact, plain, pretty
 
 __all__ = [
     "ALLOWED_OPS",

@@ -20,10 +20,12 @@ from typing import Any
 
 import blake3
 
+from capfast import strict_json
 from capfast._io import atomic_write
+from capfast._time import rfc3339_now
 from capfast.errors import ComplianceError
-from capfast.lksg._json import pretty
 from capfast.lksg.audit import AuditLog, verify_audit_log
+from capfast.lksg.serial import pretty
 
 __all__ = [
     "build_commitments",
@@ -42,10 +44,6 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
 _KINDS = {"suppliers": "suppliers.csv", "ubos": "ubos.csv", "sanctions": "sanctions.csv"}
 
 
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-
-
 def _log(project: Path) -> AuditLog:
     return AuditLog(Path(project) / "build" / "agent.audit.jsonl")
 
@@ -59,7 +57,7 @@ def create_project(workspace: str | os.PathLike[str], name: str) -> dict[str, An
         raise ComplianceError(f"project {path} already exists")
     for sub in ("input", "build", "export"):
         (path / sub).mkdir(parents=True)
-    created = _now()
+    created = rfc3339_now()
     atomic_write(path / "project.json", pretty({"schema": "capfast.project.v1", "name": name, "createdAt": created}))
     _log(path).append("project_created", {"project_name": name})
     return {"path": str(path), "name": name, "createdAt": created}
@@ -113,8 +111,8 @@ def build_commitments(project: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_policy(project: str | os.PathLike[str], policy_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Use ``policy_path`` (copied to ``input/policy.yml``) or the existing/default policy."""
+    from capfast.lksg.policies import load_any_policy
     from capfast.lksg.policy import DEFAULT_POLICY_YAML
-    from capfast.lksg.proof import load_any_policy
 
     p = Path(project)
     target = p / "input" / "policy.yml"
@@ -146,7 +144,8 @@ def build_manifest(project: str | os.PathLike[str]) -> dict[str, Any]:
     """Write ``build/manifest.json`` (with ``sanctions_root`` when ``input/sanctions.csv`` exists)."""
     from capfast.lksg.manifest import build_manifest as _build
     from capfast.lksg.manifest import load_commitments, manifest_hash, write_json_atomic
-    from capfast.lksg.proof import commit_list, load_any_policy
+    from capfast.lksg.policies import load_any_policy
+    from capfast.lksg.proof import commit_list
 
     p = Path(project)
     commitments = load_commitments(p / "build" / "commitments.json")
@@ -166,8 +165,9 @@ def build_manifest(project: str | os.PathLike[str]) -> dict[str, Any]:
 def build_proof(project: str | os.PathLike[str], backend: str = "merkle-disclosure-v1") -> dict[str, Any]:
     """Write ``build/proof.dat``; ``{proofHash, backend, status}``."""
     from capfast.lksg.manifest import load_commitments, parse_manifest
+    from capfast.lksg.policies import load_any_policy
     from capfast.lksg.proof import build_proof as _build
-    from capfast.lksg.proof import encode_proof, load_any_policy, proof_hash
+    from capfast.lksg.proof import encode_proof, proof_hash
 
     p = Path(project)
     m = parse_manifest((p / "build" / "manifest.json").read_bytes())
@@ -184,7 +184,7 @@ def build_proof(project: str | os.PathLike[str], backend: str = "merkle-disclosu
 
 def export_bundle(project: str | os.PathLike[str], output: str | os.PathLike[str]) -> dict[str, Any]:
     """Export a ZIP bundle to ``output`` and copy it to ``export/cap-bundle-<timestamp>.zip``."""
-    from capfast.lksg.bundle import export_bundle as _export
+    from capfast.lksg.export import export_bundle as _export
 
     p = Path(project)
     out = Path(output)
@@ -246,7 +246,5 @@ def get_project_status(project: str | os.PathLike[str]) -> dict[str, Any]:
     step = next((name for name, done in order if not done), "export")
     info: dict[str, Any] = {}
     if (p / "project.json").exists():
-        from capfast.lksg._json import strict_loads
-
-        info = strict_loads((p / "project.json").read_bytes(), "project.json", ComplianceError)
+        info = strict_json.load_file(p / "project.json", what="project.json", error=ComplianceError)
     return {**flags, "currentStep": step, "info": info}

@@ -25,9 +25,9 @@ from typing import Any
 
 import blake3
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast.errors import RegistryError
-from capfast.lksg._json import compact, pretty, strict_loads
+from capfast.lksg.serial import compact, pretty
 
 __all__ = ["Registry", "entry_message", "sign_entry", "verify_entry"]
 
@@ -96,7 +96,7 @@ class Registry:
             data = fh.read(MAX_REGISTRY_BYTES + 1)
         if len(data) > MAX_REGISTRY_BYTES:
             raise RegistryError(f"registry {self.path} is over {MAX_REGISTRY_BYTES} bytes")
-        doc = strict_loads(data, f"registry {self.path}", RegistryError)
+        doc = strict_json.loads(data, what=f"registry {self.path}", error=RegistryError, max_bytes=MAX_REGISTRY_BYTES)
         if not isinstance(doc, dict) or not isinstance(doc.get("entries"), list):
             raise RegistryError(f"registry {self.path} must be {{registry_version, entries: [...]}}")
         if doc.get("registry_version", "1.0") != "1.0":

@@ -1,52 +1,33 @@
-"""JSON and YAML helpers shared by the LkSG modules (cap-agent.md §0.2 serialisation rules).
+"""cap-agent's serialisation rules (cap-agent.md §0.2), shared by the LkSG modules, the CLI and the server.
 
 * :func:`compact` — cap-agent's hashed form: no whitespace, non-ASCII raw (``separators=(",", ":")``,
   ``ensure_ascii=False``); dicts keep their insertion order, so callers build struct-order dicts explicitly;
 * :func:`pretty` — 2-space indent, no trailing newline (serde's ``to_string_pretty``);
-* :func:`strict_loads` — hostile-input JSON: duplicate keys, ``NaN``/``Infinity``, numbers that overflow to
-  infinity and nesting deeper than :data:`MAX_DEPTH` are errors (Python's ``json`` accepts all of them);
+* :func:`sha3_hex` — ``"0x"`` + SHA3-256 hex, the digest cap-agent writes for manifests, proofs and policies;
 * :func:`load_yaml` — YAML read the way cap-agent's serde_yaml 0.9 (YAML 1.2) reads it: only ``true``/``false``
   are booleans (``yes``/``no``/``on``/``off`` stay strings), timestamps and floats stay strings, and integers keep
   their source text (:class:`YamlInt`) so a string field written ``version: 1`` reads as ``"1"``.
+
+Untrusted JSON is read with :mod:`capfast.strict_json`, never here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from typing import Any
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "YamlInt", "compact", "load_yaml", "pretty", "sha3_hex", "strict_loads"]
+__all__ = ["MAX_DEPTH", "YamlInt", "compact", "load_yaml", "plain", "pretty", "sha3_hex"]
 
+#: Deepest nesting a YAML document may have.
 MAX_DEPTH = 64
 
 
 class _Reject(ValueError):
     pass
-
-
-def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise _Reject(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def _constant(name: str) -> Any:
-    raise _Reject(f"{name} is not allowed")
-
-
-def _float(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise _Reject(f"number {text[:40]} overflows")
-    return value
 
 
 def _depth(value: Any, level: int = 0) -> None:
@@ -58,23 +39,6 @@ def _depth(value: Any, level: int = 0) -> None:
     elif isinstance(value, list):
         for v in value:
             _depth(v, level + 1)
-
-
-def strict_loads(data: bytes | str, what: str, error: type[Exception]) -> Any:
-    """Parse JSON strictly (see module doc); failures raise ``error(f"{what}: …")``."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_constant, parse_float=_float)
-        _depth(value)
-    except UnicodeDecodeError:
-        raise error(f"{what} is not valid UTF-8") from None
-    except json.JSONDecodeError as exc:
-        raise error(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:
-        raise error(f"{what}: nesting too deep") from None
-    except _Reject as exc:
-        raise error(f"{what}: {exc}") from None
-    return value
 
 
 def compact(obj: Any) -> str:

@@ -15,20 +15,23 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from capfast import ed25519
+from capfast import ed25519, strict_json
 from capfast._io import atomic_write
-from capfast.errors import KeyFileError
+from capfast.errors import CapfastError, KeyFileError
+from capfast.lksg.keys import derive_kid
 
 __all__ = [
     "SignedManifest",
     "manifest_message",
     "read_signed_manifest",
     "sign_manifest",
+    "verify_embedded_signatures",
+    "verify_signature_doc",
     "verify_signed_manifest",
     "write_signed_manifest",
 ]
@@ -140,13 +143,7 @@ def sign_manifest(manifest: Mapping[str, Any], secret_key: bytes, signer: str = 
 
 
 def _read_json(path: str | os.PathLike[str], what: str) -> Any:
-    p = Path(path)
-    if p.stat().st_size > MAX_MANIFEST_BYTES:
-        raise KeyFileError(f"{p}: {what} larger than {MAX_MANIFEST_BYTES} bytes")
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise KeyFileError(f"{p}: {what} is not valid UTF-8 JSON: {exc}") from None
+    return strict_json.load_file(path, what=f"{Path(path)}: {what}", error=KeyFileError, max_bytes=MAX_MANIFEST_BYTES)
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -186,3 +183,70 @@ def verify_signed_manifest(signed: SignedManifest, public_key: bytes | None = No
     if public_key is not None and bytes(public_key) != signed.public_key:
         return False
     return ed25519.verify(signed.public_key, manifest_message(signed.manifest), signed.signature)
+
+
+def _kid(pk: bytes) -> str:
+    return derive_kid(pk)
+
+
+def verify_signature_doc(
+    sig_doc: Any, manifest: Mapping[str, Any], trusted: Sequence[bytes]
+) -> dict[str, Any]:
+    """Check a detached signed manifest (``signature.json``) against ``manifest`` and the trusted keys."""
+    out: dict[str, Any] = {"file": "signature.json", "valid": False, "trusted": False}
+    try:
+        if not isinstance(sig_doc, dict) or not isinstance(sig_doc.get("signature"), dict):
+            raise KeyFileError("signature file must be {\"manifest\": ..., \"signature\": {...}}")
+        block = sig_doc["signature"]
+        if block.get("alg") != "Ed25519":
+            raise KeyFileError(f"signature.alg must be 'Ed25519', got {block.get('alg')!r}")
+        pk_hex, sig_hex = block.get("pubkey_hex"), block.get("sig_hex")
+        if not isinstance(pk_hex, str) or not re.fullmatch(r"0x[0-9a-f]{64}", pk_hex):
+            raise KeyFileError("signature.pubkey_hex must be 0x + 64 lowercase hex digits")
+        if not isinstance(sig_hex, str) or not re.fullmatch(r"(0x)?[0-9a-f]{128}", sig_hex):
+            raise KeyFileError("signature.sig_hex must be 128 lowercase hex digits")
+        pk = bytes.fromhex(pk_hex[2:])
+        sig = bytes.fromhex(sig_hex.removeprefix("0x"))
+        out["signer"] = block.get("signer")
+        out["kid"] = _kid(pk)
+        if manifest_message(canonical_manifest(sig_doc.get("manifest") or {})) != manifest_message(manifest):
+            out["error"] = "signature.json signs a different manifest than manifest.json"
+            return out
+        if not ed25519.verify(pk, manifest_message(manifest), sig):
+            out["error"] = "Ed25519 signature does not verify over the manifest"
+            return out
+        out["valid"] = True
+        out["trusted"] = pk in trusted
+        if trusted and not out["trusted"]:
+            out["error"] = f"signed by key {out['kid']}, which is not a trusted key"
+    except (KeyFileError, CapfastError, ValueError) as exc:
+        out["error"] = str(exc)
+    return out
+
+
+def verify_embedded_signatures(manifest: Mapping[str, Any], trusted: Sequence[bytes]) -> list[dict[str, Any]]:
+    """One result per entry of ``manifest.signatures`` (Ed25519 over the manifest with ``signatures`` cleared):
+    ``valid``, ``trusted`` (the key is one of ``trusted``), ``kid`` and ``error`` when it fails."""
+    out: list[dict[str, Any]] = []
+    sigs = manifest.get("signatures") or []
+    if not sigs:
+        return out
+    cleared = dict(manifest)
+    cleared["signatures"] = []
+    msg = manifest_message(cleared)
+    for i, s in enumerate(sigs):
+        r: dict[str, Any] = {"file": f"manifest.signatures[{i}]", "valid": False, "trusted": False}
+        try:
+            pk = bytes.fromhex(str(s["pubkey_hex"]).removeprefix("0x"))
+            sig = bytes.fromhex(str(s["sig_hex"]).removeprefix("0x"))
+            r["kid"] = _kid(pk)
+            r["valid"] = s.get("alg") == "Ed25519" and ed25519.verify(pk, msg, sig)
+            r["trusted"] = pk in trusted
+            if not r["valid"]:
+                r["error"] = "embedded signature does not verify over the manifest"
+            elif trusted and not r["trusted"]:
+                r["error"] = f"signed by key {r['kid']}, which is not a trusted key"
+        except (KeyError, ValueError, CapfastError) as exc:
+            r["error"] = f"malformed embedded signature: {exc}"
+        out.append(r)
+    return out

@@ -24,92 +24,20 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from capfast import ed25519
-from capfast.errors import BundleError, CapfastError, ComplianceManifestError, KeyFileError
-from capfast.lksg._json import sha3_hex, strict_loads
+from capfast import strict_json
+from capfast.errors import BundleError, ComplianceManifestError
 from capfast.lksg.bundle import FILE_ROLES, META_FILE, Limits, check_name, read_bundle
 from capfast.lksg.manifest import manifest_hash, parse_manifest
 from capfast.lksg.proof import verify_proof
+from capfast.lksg.serial import sha3_hex
+from capfast.lksg.signing import verify_embedded_signatures, verify_signature_doc
 
-__all__ = ["REPORT_SCHEMA", "verify_embedded_signatures", "verify_package", "verify_signature_doc"]
+__all__ = ["REPORT_SCHEMA", "verify_package"]
 
 REPORT_SCHEMA = "capfast.verification-report.v1"
 _HASH = re.compile(r"0x[0-9a-f]{64}")
 _LEGACY_FILES = {"manifest.json", "proof.dat", "signature.json", "README.txt", "timestamp.tsr", "registry.json",
                  "verification.report.json"}
-
-
-def _kid(pk: bytes) -> str:
-    from capfast.lksg.keys import derive_kid
-
-    return derive_kid(pk)
-
-
-def verify_signature_doc(
-    sig_doc: Any, manifest: Mapping[str, Any], trusted: Sequence[bytes]
-) -> dict[str, Any]:
-    """Check a detached signed manifest (``signature.json``) against ``manifest`` and the trusted keys."""
-    from capfast.lksg.signing import canonical_manifest, manifest_message
-
-    out: dict[str, Any] = {"file": "signature.json", "valid": False, "trusted": False}
-    try:
-        if not isinstance(sig_doc, dict) or not isinstance(sig_doc.get("signature"), dict):
-            raise KeyFileError("signature file must be {\"manifest\": ..., \"signature\": {...}}")
-        block = sig_doc["signature"]
-        if block.get("alg") != "Ed25519":
-            raise KeyFileError(f"signature.alg must be 'Ed25519', got {block.get('alg')!r}")
-        pk_hex, sig_hex = block.get("pubkey_hex"), block.get("sig_hex")
-        if not isinstance(pk_hex, str) or not re.fullmatch(r"0x[0-9a-f]{64}", pk_hex):
-            raise KeyFileError("signature.pubkey_hex must be 0x + 64 lowercase hex digits")
-        if not isinstance(sig_hex, str) or not re.fullmatch(r"(0x)?[0-9a-f]{128}", sig_hex):
-            raise KeyFileError("signature.sig_hex must be 128 lowercase hex digits")
-        pk = bytes.fromhex(pk_hex[2:])
-        sig = bytes.fromhex(sig_hex.removeprefix("0x"))
-        out["signer"] = block.get("signer")
-        out["kid"] = _kid(pk)
-        if manifest_message(canonical_manifest(sig_doc.get("manifest") or {})) != manifest_message(manifest):
-            out["error"] = "signature.json signs a different manifest than manifest.json"
-            return out
-        if not ed25519.verify(pk, manifest_message(manifest), sig):
-            out["error"] = "Ed25519 signature does not verify over the manifest"
-            return out
-        out["valid"] = True
-        out["trusted"] = pk in trusted
-        if trusted and not out["trusted"]:
-            out["error"] = f"signed by key {out['kid']}, which is not a trusted key"
-    except (KeyFileError, CapfastError, ValueError) as exc:
-        out["error"] = str(exc)
-    return out
-
-
-def verify_embedded_signatures(manifest: Mapping[str, Any], trusted: Sequence[bytes]) -> list[dict[str, Any]]:
-    """One result per entry of ``manifest.signatures`` (Ed25519 over the manifest with ``signatures`` cleared):
-    ``valid``, ``trusted`` (the key is one of ``trusted``), ``kid`` and ``error`` when it fails."""
-    from capfast.lksg.signing import manifest_message
-
-    out: list[dict[str, Any]] = []
-    sigs = manifest.get("signatures") or []
-    if not sigs:
-        return out
-    cleared = dict(manifest)
-    cleared["signatures"] = []
-    msg = manifest_message(cleared)
-    for i, s in enumerate(sigs):
-        r: dict[str, Any] = {"file": f"manifest.signatures[{i}]", "valid": False, "trusted": False}
-        try:
-            pk = bytes.fromhex(str(s["pubkey_hex"]).removeprefix("0x"))
-            sig = bytes.fromhex(str(s["sig_hex"]).removeprefix("0x"))
-            r["kid"] = _kid(pk)
-            r["valid"] = s.get("alg") == "Ed25519" and ed25519.verify(pk, msg, sig)
-            r["trusted"] = pk in trusted
-            if not r["valid"]:
-                r["error"] = "embedded signature does not verify over the manifest"
-            elif trusted and not r["trusted"]:
-                r["error"] = f"signed by key {r['kid']}, which is not a trusted key"
-        except (KeyError, ValueError, CapfastError) as exc:
-            r["error"] = f"malformed embedded signature: {exc}"
-        out.append(r)
-    return out
 
 
 def _find_cycle(units: list[dict[str, Any]]) -> list[str] | None:
@@ -156,7 +84,7 @@ def _topo(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _parse_meta(data: bytes) -> dict[str, Any]:
-    meta = strict_loads(data, "_meta.json", BundleError)
+    meta = strict_json.loads(data, what="_meta.json", error=BundleError, max_bytes=len(data))
     if not isinstance(meta, dict):
         raise BundleError("_meta.json must be a JSON object")
     if meta.get("schema") != "cap-bundle.v1":
@@ -331,7 +259,7 @@ def _verify_unit(
         if name not in files:
             continue
         try:
-            doc = strict_loads(files[name], name, BundleError)
+            doc = strict_json.loads(files[name], what=name, error=BundleError, max_bytes=len(files[name]))
         except BundleError as exc:
             sigs.append({"file": name, "valid": False, "error": str(exc)})
             continue

@@ -30,6 +30,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from capfast import strict_json
 from capfast.errors import CapfastError
 from capfast.server.config import ServerConfig
 
@@ -100,7 +101,7 @@ class JwksCache:
             raw = resp.read(MAX_JWKS_BYTES + 1)
         if len(raw) > MAX_JWKS_BYTES:
             raise AuthError("JWKS document too large")
-        doc = json.loads(raw)
+        doc = strict_json.loads(raw, what="JWKS document", error=AuthError, max_bytes=MAX_JWKS_BYTES)
         entries = doc.get("keys") if isinstance(doc, dict) else None
         if not isinstance(entries, list):
             raise AuthError("JWKS document has no 'keys' list")

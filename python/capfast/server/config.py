@@ -34,12 +34,12 @@ Environment variables (all optional)::
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from capfast import strict_json
 from capfast.errors import InvalidArgumentError
 
 __all__ = ["RateSpec", "ServerConfig", "load_config"]
@@ -164,7 +164,7 @@ def _coerce(name: str, value: Any) -> Any:
 def _read_file(path: Path) -> dict[str, Any]:
     raw = path.read_bytes()
     if path.suffix == ".json":
-        doc = json.loads(raw)
+        doc = strict_json.loads(raw, what=f"configuration {path}", error=InvalidArgumentError)
     else:
         import tomllib
 

@@ -14,13 +14,13 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from capfast._time import rfc3339_z_now
 from capfast.errors import CapfastError
 
-__all__ = ["MIGRATIONS", "Storage", "StorageError", "open_storage", "utc_now"]
+__all__ = ["MIGRATIONS", "Storage", "StorageError", "open_storage"]
 
 
 class StorageError(CapfastError):
@@ -49,10 +49,6 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             root TEXT PRIMARY KEY, manifest BYTEA NOT NULL, idx BYTEA NOT NULL, signature BYTEA NOT NULL)""",
     ]),
 ]
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Storage:
@@ -102,7 +98,8 @@ class Storage:
             with self._tx() as cur:
                 for s in statements:
                     cur.execute(self._ddl(s))
-                self._q(cur, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", (version, utc_now()))
+                self._q(cur, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                        (version, rfc3339_z_now()))
         return self.schema_version()
 
     def schema_version(self) -> int:
@@ -133,7 +130,7 @@ class Storage:
     def put_policy(self, name: str, version: str, hash_: str, policy_json: str,
                    description: str | None) -> dict[str, Any]:
         """Store a policy, or touch ``updated_at`` of the one with the same hash (content dedup); its metadata."""
-        now = utc_now()
+        now = rfc3339_z_now()
         with self._tx() as cur:
             row = self._q(cur, f"SELECT {self._COLS} FROM policies WHERE hash = ?", (hash_,)).fetchone()
             if row is not None:
@@ -166,7 +163,7 @@ class Storage:
             if row is not None:
                 return bool(row[0] == policy_hash)
             self._q(cur, "INSERT INTO policies_v2 (policy_id, policy_hash, ir_json, ir_hash, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)", (policy_id, policy_hash, ir_json, ir_hash, utc_now()))
+                    "VALUES (?, ?, ?, ?, ?)", (policy_id, policy_hash, ir_json, ir_hash, rfc3339_z_now()))
         return True
 
     def get_policy_v2(self, policy_id: str) -> dict[str, Any] | None:
@@ -190,7 +187,7 @@ class Storage:
                         (root, manifest, index, signature))
             self._q(cur, "INSERT INTO releases (app_id, channel, seq, version, root, statement, statement_sig, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (app_id, channel, seq, version, root, statement, statement_sig, utc_now()))
+                    (app_id, channel, seq, version, root, statement, statement_sig, rfc3339_z_now()))
 
     def latest_release(self, app_id: str, channel: str) -> dict[str, Any] | None:
         with self._tx() as cur:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from capfast.server.app import ApiError, json_body, require, state_of
+from capfast.server.api import ApiError, json_body, require, state_of
 from capfast.server.auth import SCOPES
 
 __all__ = ["ROUTES"]
@@ -23,8 +23,8 @@ _HASH = re.compile(r"0x[0-9a-f]{64}")
 
 async def compile_v1(request: Request) -> Response:
     from capfast.errors import PolicyError
-    from capfast.lksg._json import compact
     from capfast.lksg.policy import parse_policy
+    from capfast.lksg.serial import compact
 
     await require(request, SCOPES["policy_write"])
     doc = await json_body(request)
@@ -59,9 +59,9 @@ async def get_policy(request: Request) -> Response:
 
 async def compile_v2(request: Request) -> Response:
     from capfast.errors import PolicyError
-    from capfast.lksg._json import compact
     from capfast.lksg.lint import lint_policy
     from capfast.lksg.policy_v2 import compile_ir, parse_policy_v2
+    from capfast.lksg.serial import compact
 
     await require(request, SCOPES["policy_write"])
     doc = await json_body(request)

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from capfast.server.app import ApiError, json_body, require, state_of
+from capfast.server.api import ApiError, json_body, require, state_of
 from capfast.server.auth import SCOPES
 
 __all__ = ["ROUTES"]

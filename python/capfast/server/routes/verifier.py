@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from capfast.server.app import ApiError, json_body, require, state_of
+from capfast.server.api import ApiError, json_body, require, state_of
 from capfast.server.auth import SCOPES
 from capfast.server.metrics import CONTENT_TYPE
 
@@ -90,10 +90,10 @@ async def metrics(request: Request) -> Response:
 
 def _verify(request: Request, policy_id: str, manifest_doc: dict[str, Any], proof_doc: Any) -> dict[str, Any]:
     from capfast.errors import CapfastError
-    from capfast.lksg._json import compact, sha3_hex
     from capfast.lksg.manifest import manifest_hash, parse_manifest
     from capfast.lksg.proof import verify_proof
-    from capfast.lksg.verifier import verify_embedded_signatures
+    from capfast.lksg.serial import compact, sha3_hex
+    from capfast.lksg.signing import verify_embedded_signatures
 
     st = state_of(request)
     try:
