@@ -1,103 +1,48 @@
 //! Delta sets for store servers: which blobs of a new index does a client not have yet?
 //!
 //! `have` goes into hash sets that store the 32-byte hashes by value (no pointer chasing on lookup). The hash
-//! function is keyed by a per-process random seed and mixes all 32 bytes: hashes are client-supplied, so a fixed
-//! function (or one that looks at a prefix only) would let a client craft colliding keys. Large inputs are split
+//! function is foldhash keyed with a fresh random seed per call and mixes all 32 bytes: hashes are client-supplied,
+//! so a fixed function (or one that looks at a prefix only) would let a client craft colliding keys. Large inputs are split
 //! into two shards by one bit of the keyed hash, built and probed on two threads; each missing hash is reported once,
 //! at its first position in the index.
 
 use crate::hash::Digest;
+use foldhash::fast::SeedableRandomState;
+use foldhash::SharedSeed;
 use rayon::prelude::*;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 
-/// A seeded hasher for 32-byte keys: two folded 64×64→128 multiplies over the key words and the seed.
-#[derive(Clone, Copy)]
-pub struct SeededBuild {
-    k: [u64; 4],
-}
+/// The keyed hasher of one call: foldhash (the hasher hashbrown uses by default), with the process's random shared
+/// seed and a fresh 64-bit per-call seed from the OS. Hashes are client-supplied, so a fixed function would let a
+/// client craft colliding keys; a per-call random key gives the client nothing to learn across requests.
+#[derive(Clone)]
+struct Keyed(SeedableRandomState);
 
-impl SeededBuild {
-    pub fn random() -> Self {
-        let rs = std::collections::hash_map::RandomState::new();
-        let mut k = [0u64; 4];
-        for (i, slot) in k.iter_mut().enumerate() {
-            let mut h = rs.build_hasher();
-            h.write_usize(i);
-            *slot = h.finish() | 1;
-        }
-        SeededBuild { k }
-    }
-
-    /// The keyed hash of one digest (what the sets use).
-    #[inline]
-    pub fn hash_digest(&self, d: &Digest) -> u64 {
-        let w = |i: usize| {
-            u64::from_le_bytes([
-                d[i],
-                d[i + 1],
-                d[i + 2],
-                d[i + 3],
-                d[i + 4],
-                d[i + 5],
-                d[i + 6],
-                d[i + 7],
-            ])
+impl Keyed {
+    fn random() -> Self {
+        let mut seed = [0u8; 8];
+        // getrandom failing means the OS has no randomness to give: fall back to foldhash's own random state
+        // (process-random shared seed, per-instance nondeterminism) rather than a fixed key.
+        let state = match getrandom::getrandom(&mut seed) {
+            Ok(()) => SeedableRandomState::with_seed(u64::from_le_bytes(seed), SharedSeed::global_random()),
+            Err(_) => SeedableRandomState::random(),
         };
-        let a = fold(w(0) ^ self.k[0], w(8) ^ self.k[1]);
-        let b = fold(w(16) ^ self.k[2], w(24) ^ self.k[3]);
-        fold(a ^ self.k[3].rotate_left(29), b ^ self.k[1].rotate_left(17))
+        Keyed(state)
+    }
+
+    /// The keyed hash of one digest (what the sets use, so also what picks a partition).
+    #[inline]
+    fn hash_digest(&self, d: &Digest) -> u64 {
+        self.0.hash_one(d)
     }
 }
 
-pub struct SeededHasher {
-    build: SeededBuild,
-    acc: u64,
-}
-
-#[inline]
-fn fold(a: u64, b: u64) -> u64 {
-    let p = (a as u128).wrapping_mul(b as u128);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-impl Hasher for SeededHasher {
+impl BuildHasher for Keyed {
+    type Hasher = <SeedableRandomState as BuildHasher>::Hasher;
     #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        if let Ok(d) = <&Digest>::try_from(bytes) {
-            self.acc ^= self.build.hash_digest(d);
-            return;
-        }
-        // Other lengths (not used by the sets here): 16 bytes at a time.
-        for (i, c) in bytes.chunks(16).enumerate() {
-            let mut a = [0u8; 8];
-            let mut b = [0u8; 8];
-            let (x, y) = c.split_at(c.len().min(8));
-            a[..x.len()].copy_from_slice(x);
-            b[..y.len()].copy_from_slice(y);
-            let k = &self.build.k;
-            let w = fold(
-                u64::from_le_bytes(a) ^ k[(2 * i) & 3],
-                u64::from_le_bytes(b) ^ k[(2 * i + 1) & 3],
-            );
-            self.acc = fold(self.acc ^ w, k[i & 3].rotate_left(17) | 1);
-        }
-    }
-    #[inline]
-    fn write_usize(&mut self, _len: usize) {
-        // The length prefix of a `[u8; 32]` key is always 32: nothing to mix.
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.acc
-    }
-}
-
-impl BuildHasher for SeededBuild {
-    type Hasher = SeededHasher;
-    #[inline]
-    fn build_hasher(&self) -> SeededHasher {
-        SeededHasher { build: *self, acc: 0 }
+    fn build_hasher(&self) -> Self::Hasher {
+        self.0.build_hasher()
     }
 }
 
@@ -110,9 +55,9 @@ const PARTS: usize = 256;
 
 /// Positions (in `index`) of the hashes not in `have`; each distinct missing hash appears once, first position.
 pub fn missing_blobs(index: &[Digest], have: &[Digest]) -> Vec<usize> {
-    let build = SeededBuild::random();
+    let build = Keyed::random();
     let absent: Vec<usize> = if index.len() + have.len() < PARTITION_MIN || index.len() > u32::MAX as usize {
-        let mut set: HashSet<Digest, SeededBuild> = HashSet::with_capacity_and_hasher(have.len(), build);
+        let mut set: HashSet<Digest, Keyed> = HashSet::with_capacity_and_hasher(have.len(), build.clone());
         set.extend(have.iter().copied());
         (0..index.len()).filter(|&i| !set.contains(&index[i])).collect()
     } else {
@@ -123,7 +68,7 @@ pub fn missing_blobs(index: &[Digest], have: &[Digest]) -> Vec<usize> {
             .into_par_iter()
             .flat_map_iter(|p| {
                 let mine = &have_parted[have_starts[p]..have_starts[p + 1]];
-                let mut set: HashSet<Digest, SeededBuild> = HashSet::with_capacity_and_hasher(mine.len(), build);
+                let mut set: HashSet<Digest, Keyed> = HashSet::with_capacity_and_hasher(mine.len(), build.clone());
                 set.extend(mine.iter().copied());
                 let (a, b) = (index_starts[p], index_starts[p + 1]);
                 let found: Vec<usize> = (a..b)
@@ -137,7 +82,7 @@ pub fn missing_blobs(index: &[Digest], have: &[Digest]) -> Vec<usize> {
         absent
     };
     // Absent hashes are usually few: dedupe them in index order.
-    let mut reported: HashSet<Digest, SeededBuild> = HashSet::with_capacity_and_hasher(absent.len(), build);
+    let mut reported: HashSet<Digest, Keyed> = HashSet::with_capacity_and_hasher(absent.len(), build);
     absent.into_iter().filter(|&i| reported.insert(index[i])).collect()
 }
 
@@ -206,7 +151,7 @@ mod tests {
         assert_eq!(want.len(), 100);
         assert_eq!(missing_blobs(&index, &have), want);
         // keys that share a long prefix still spread (the whole key is hashed)
-        let b = SeededBuild::random();
+        let b = Keyed::random();
         let same_prefix: std::collections::HashSet<u64> = (0..1000u64)
             .map(|i| {
                 let mut d = [0xAB; 32];

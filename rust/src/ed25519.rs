@@ -331,10 +331,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(s).unwrap()
     }
 
     /// RFC 8032 §7.1 TEST 1 and TEST 2 (typed from the RFC).

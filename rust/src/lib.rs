@@ -7,6 +7,7 @@ pub mod delta;
 pub mod ed25519;
 pub mod error;
 pub mod hash;
+pub mod hex;
 pub mod merkle;
 
 #[cfg(feature = "python")]

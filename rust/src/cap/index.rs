@@ -80,11 +80,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-#[inline]
-fn is_lower_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-}
-
 /// The entries of a canonically encoded index, or `None` if `data` is not exactly the canonical encoding.
 pub fn parse_canonical(data: &[u8]) -> Option<Vec<IndexRow<'_>>> {
     let mut r = Reader { data, pos: 0 };
@@ -113,7 +108,7 @@ pub fn parse_canonical(data: &[u8]) -> Option<Vec<IndexRow<'_>>> {
         }
         r.key(b"hash")?;
         let hash = r.text()?;
-        if !is_lower_hex64(hash) {
+        if !crate::hex::is_lower_hex64(hash.as_bytes()) {
             return None;
         }
         r.key(b"size")?;

@@ -12,31 +12,13 @@ use crate::hash::Digest;
 
 /// Parses 64 **lowercase** hex characters into a digest (uppercase is refused: W10 in cap-format.md §9).
 pub fn parse_hex32(s: &[u8]) -> Result<Digest> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let bad = || {
+    crate::hex::decode_lower32(s).ok_or_else(|| {
         let shown: String = String::from_utf8_lossy(&s[..s.len().min(80)]).into_owned();
         Error::package(
             PackageErrorKind::InvalidHash,
             format!("{shown:?} is not 64 lowercase hex characters"),
         )
-    };
-    if s.len() != 64 {
-        return Err(bad());
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in s.chunks_exact(2).enumerate() {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-            _ => return Err(bad()),
-        }
-    }
-    Ok(out)
+    })
 }
 
 /// [`parse_hex32`] over many strings, in parallel for large inputs; the error is the first invalid one in order.
@@ -49,7 +31,7 @@ pub fn parse_hex32_many(items: &[&[u8]]) -> Result<Vec<Digest>> {
     let work = |(ci, chunk): (usize, &mut [Digest])| {
         for (j, slot) in chunk.iter_mut().enumerate() {
             let i = ci * CHUNK + j;
-            match parse_hex32_fast(items[i]) {
+            match crate::hex::decode_lower32(items[i]) {
                 Some(d) => *slot = d,
                 None => {
                     first_bad.fetch_min(i, Ordering::Relaxed);
@@ -71,44 +53,9 @@ pub fn parse_hex32_many(items: &[&[u8]]) -> Result<Vec<Digest>> {
     }
 }
 
-/// Table-driven hex decode of 64 lowercase hex characters (0xFF marks a non-hex byte).
-#[inline]
-pub(crate) fn parse_hex32_fast(s: &[u8]) -> Option<Digest> {
-    const LUT: [u8; 256] = {
-        let mut t = [0xFFu8; 256];
-        let mut c = 0;
-        while c < 10 {
-            t[b'0' as usize + c] = c as u8;
-            c += 1;
-        }
-        let mut c = 0;
-        while c < 6 {
-            t[b'a' as usize + c] = 10 + c as u8;
-            c += 1;
-        }
-        t
-    };
-    let s: &[u8; 64] = s.try_into().ok()?;
-    let mut out = [0u8; 32];
-    let mut bad = 0u8;
-    for i in 0..32 {
-        let hi = LUT[s[2 * i] as usize];
-        let lo = LUT[s[2 * i + 1] as usize];
-        bad |= hi | lo;
-        out[i] = (hi << 4) | (lo & 0x0F);
-    }
-    (bad & 0xF0 == 0).then_some(out)
-}
-
 /// Lowercase hex of a digest.
 pub fn hex32(d: &Digest) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(64);
-    for b in d {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
+    crate::hex::encode(d)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub fn cap_root_sorted_stream<'a>(
                 return None;
             }
             prev = Some(path);
-            let digest = super::parse_hex32_fast(hex)?;
+            let digest = crate::hex::decode_lower32(hex)?;
             buf.extend_from_slice(path);
             buf.push(0);
             buf.extend_from_slice(&digest);
@@ -75,10 +75,7 @@ mod tests {
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        crate::hex::decode(s).unwrap()
     }
 
     // Vector V1 of cap-format.md §3.6 (manifest hash, one entry a.txt → aa×32).

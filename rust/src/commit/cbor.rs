@@ -104,7 +104,7 @@ pub fn encode_text_map(pairs: &[(&str, &str)]) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hash::to_hex;
+    use crate::hex::encode as to_hex;
 
     fn text(s: &str) -> String {
         let mut v = Vec::new();

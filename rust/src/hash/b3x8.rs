@@ -127,64 +127,71 @@ mod avx2 {
     use super::{CHUNK_END, CHUNK_START, IV, LANES, ROOT, SCHEDULE};
     use std::arch::x86_64::*;
 
-    #[inline(always)]
+    // The helpers are safe `#[target_feature]` functions: callable without `unsafe` from functions that enable the
+    // same features (everything below runs inside `hash8` / `hash8_vl`), and inlined there.
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn add(a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: only called from `hash8`, which runs with AVX2 enabled (checked by its caller).
-        unsafe { _mm256_add_epi32(a, b) }
+        _mm256_add_epi32(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn xor(a: __m256i, b: __m256i) -> __m256i {
-        // SAFETY: as for `add`.
-        unsafe { _mm256_xor_si256(a, b) }
+        _mm256_xor_si256(a, b)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn splat(x: u32) -> __m256i {
+        _mm256_set1_epi32(x as i32)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn rot16(a: __m256i) -> __m256i {
-        // SAFETY: as for `add`.
-        unsafe {
-            let m = _mm256_setr_epi8(
-                2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12,
-                13,
-            );
-            _mm256_shuffle_epi8(a, m)
-        }
+        let m = _mm256_setr_epi8(
+            2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+        );
+        _mm256_shuffle_epi8(a, m)
     }
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn rot8(a: __m256i) -> __m256i {
-        // SAFETY: as for `add`.
-        unsafe {
-            let m = _mm256_setr_epi8(
-                1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15,
-                12,
-            );
-            _mm256_shuffle_epi8(a, m)
-        }
+        let m = _mm256_setr_epi8(
+            1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+        );
+        _mm256_shuffle_epi8(a, m)
+    }
+    /// Rotate right by `N` with one AVX-512VL `vprord`.
+    #[inline]
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    fn ror_vl<const N: i32>(a: __m256i) -> __m256i {
+        _mm256_ror_epi32::<N>(a)
     }
     /// Rotate right by 12 (one `vprord` with AVX-512VL, else shifts).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn rot12<const VL: bool>(a: __m256i) -> __m256i {
-        // SAFETY: as for `add`; the `VL` form is only instantiated by `hash8_vl`, which enables AVX-512F/VL.
-        unsafe {
-            if VL {
-                _mm256_ror_epi32::<12>(a)
-            } else {
-                _mm256_or_si256(_mm256_srli_epi32::<12>(a), _mm256_slli_epi32::<20>(a))
-            }
+        if VL {
+            // SAFETY: the `VL` instantiation is only reached from `hash8_vl`, which enables AVX-512F/VL and is
+            // called only after those were detected at run time.
+            unsafe { ror_vl::<12>(a) }
+        } else {
+            _mm256_or_si256(_mm256_srli_epi32::<12>(a), _mm256_slli_epi32::<20>(a))
         }
     }
     /// Rotate right by 7 (as `rot12`).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn rot7<const VL: bool>(a: __m256i) -> __m256i {
-        // SAFETY: as for `rot12`.
-        unsafe {
-            if VL {
-                _mm256_ror_epi32::<7>(a)
-            } else {
-                _mm256_or_si256(_mm256_srli_epi32::<7>(a), _mm256_slli_epi32::<25>(a))
-            }
+        if VL {
+            // SAFETY: as for `rot12`.
+            unsafe { ror_vl::<7>(a) }
+        } else {
+            _mm256_or_si256(_mm256_srli_epi32::<7>(a), _mm256_slli_epi32::<25>(a))
         }
     }
 
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2")]
     fn g<const VL: bool>(v: &mut [__m256i; 16], a: usize, b: usize, c: usize, d: usize, x: __m256i, y: __m256i) {
         v[a] = add(add(v[a], v[b]), x);
         v[d] = rot16(xor(v[d], v[a]));
@@ -197,75 +204,66 @@ mod avx2 {
     }
 
     /// 8×8 transpose of 32-bit words: `r[i]` lane `j` becomes `out[j]` lane `i`.
-    #[inline(always)]
-    fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
-        // SAFETY: as for `add`.
-        unsafe {
-            let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
-            let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
-            let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
-            let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
-            let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
-            let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
-            let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
-            let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
-            let u0 = _mm256_unpacklo_epi64(t0, t2);
-            let u1 = _mm256_unpackhi_epi64(t0, t2);
-            let u2 = _mm256_unpacklo_epi64(t1, t3);
-            let u3 = _mm256_unpackhi_epi64(t1, t3);
-            let u4 = _mm256_unpacklo_epi64(t4, t6);
-            let u5 = _mm256_unpackhi_epi64(t4, t6);
-            let u6 = _mm256_unpacklo_epi64(t5, t7);
-            let u7 = _mm256_unpackhi_epi64(t5, t7);
-            [
-                _mm256_permute2x128_si256::<0x20>(u0, u4),
-                _mm256_permute2x128_si256::<0x20>(u1, u5),
-                _mm256_permute2x128_si256::<0x20>(u2, u6),
-                _mm256_permute2x128_si256::<0x20>(u3, u7),
-                _mm256_permute2x128_si256::<0x31>(u0, u4),
-                _mm256_permute2x128_si256::<0x31>(u1, u5),
-                _mm256_permute2x128_si256::<0x31>(u2, u6),
-                _mm256_permute2x128_si256::<0x31>(u3, u7),
-            ]
-        }
-    }
-
-    /// BLAKE3 of eight single-chunk messages (each ≤ 1024 bytes; shorter lanes idle while longer ones finish).
-    ///
-    /// # Safety
-    /// The CPU must support AVX2, and every message must be at most 1024 bytes.
+    #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn hash8(msgs: &[&[u8]; LANES], key: &[u32; 8], flags: u32, out: &mut [[u8; 32]; LANES]) {
-        // SAFETY: forwarded from the caller (AVX2 enabled here).
-        unsafe { hash8_body::<false>(msgs, key, flags, out) }
+    fn transpose(r: [__m256i; 8]) -> [__m256i; 8] {
+        let t0 = _mm256_unpacklo_epi32(r[0], r[1]);
+        let t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        let t2 = _mm256_unpacklo_epi32(r[2], r[3]);
+        let t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        let t4 = _mm256_unpacklo_epi32(r[4], r[5]);
+        let t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+        let t6 = _mm256_unpacklo_epi32(r[6], r[7]);
+        let t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+        let u0 = _mm256_unpacklo_epi64(t0, t2);
+        let u1 = _mm256_unpackhi_epi64(t0, t2);
+        let u2 = _mm256_unpacklo_epi64(t1, t3);
+        let u3 = _mm256_unpackhi_epi64(t1, t3);
+        let u4 = _mm256_unpacklo_epi64(t4, t6);
+        let u5 = _mm256_unpackhi_epi64(t4, t6);
+        let u6 = _mm256_unpacklo_epi64(t5, t7);
+        let u7 = _mm256_unpackhi_epi64(t5, t7);
+        [
+            _mm256_permute2x128_si256::<0x20>(u0, u4),
+            _mm256_permute2x128_si256::<0x20>(u1, u5),
+            _mm256_permute2x128_si256::<0x20>(u2, u6),
+            _mm256_permute2x128_si256::<0x20>(u3, u7),
+            _mm256_permute2x128_si256::<0x31>(u0, u4),
+            _mm256_permute2x128_si256::<0x31>(u1, u5),
+            _mm256_permute2x128_si256::<0x31>(u2, u6),
+            _mm256_permute2x128_si256::<0x31>(u3, u7),
+        ]
     }
 
-    /// `hash8` with AVX-512VL's single-instruction rotations.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2, AVX-512F and AVX-512VL, and every message must be at most 1024 bytes.
+    /// BLAKE3 of eight single-chunk messages (each ≤ 1024 bytes; shorter lanes idle while longer ones finish; a
+    /// longer message would be hashed wrongly, never unsafely). Calling it needs AVX2 (checked by the caller).
+    #[target_feature(enable = "avx2")]
+    pub(super) fn hash8(msgs: &[&[u8]; LANES], key: &[u32; 8], flags: u32, out: &mut [[u8; 32]; LANES]) {
+        hash8_body::<false>(msgs, key, flags, out)
+    }
+
+    /// `hash8` with AVX-512VL's single-instruction rotations. Calling it needs AVX2, AVX-512F and AVX-512VL.
     #[target_feature(enable = "avx2,avx512f,avx512vl")]
-    pub(super) unsafe fn hash8_vl(msgs: &[&[u8]; LANES], key: &[u32; 8], flags: u32, out: &mut [[u8; 32]; LANES]) {
-        // SAFETY: forwarded from the caller (AVX2, AVX-512F and AVX-512VL enabled here).
-        unsafe { hash8_body::<true>(msgs, key, flags, out) }
+    pub(super) fn hash8_vl(msgs: &[&[u8]; LANES], key: &[u32; 8], flags: u32, out: &mut [[u8; 32]; LANES]) {
+        hash8_body::<true>(msgs, key, flags, out)
     }
 
-    /// # Safety
-    /// As for `hash8` (and `hash8_vl` when `VL`); always inlined into one of them.
-    #[inline(always)]
-    unsafe fn hash8_body<const VL: bool>(
-        msgs: &[&[u8]; LANES],
-        key: &[u32; 8],
-        flags: u32,
-        out: &mut [[u8; 32]; LANES],
-    ) {
+    /// The body of `hash8` (`VL = false`) and `hash8_vl` (`VL = true`; only ever called from `hash8_vl`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn hash8_body<const VL: bool>(msgs: &[&[u8]; LANES], key: &[u32; 8], flags: u32, out: &mut [[u8; 32]; LANES]) {
         let nblocks: [usize; LANES] = std::array::from_fn(|l| msgs[l].len().div_ceil(64).max(1));
         let steps = nblocks.iter().copied().max().unwrap_or(1);
-        let splat = |x: u32| -> __m256i {
-            // SAFETY: AVX is enabled in both callers of this function.
-            unsafe { _mm256_set1_epi32(x as i32) }
-        };
-        let mut cv: [__m256i; 8] = std::array::from_fn(|i| splat(key[i]));
+        let mut cv: [__m256i; 8] = [
+            splat(key[0]),
+            splat(key[1]),
+            splat(key[2]),
+            splat(key[3]),
+            splat(key[4]),
+            splat(key[5]),
+            splat(key[6]),
+            splat(key[7]),
+        ];
         let mut pad = [[0u8; 64]; LANES];
         for b in 0..steps {
             let mut lens = [0i32; LANES];
@@ -343,8 +341,7 @@ mod avx2 {
                 g::<VL>(&mut v, 3, 4, 9, 14, m[s[14]], m[s[15]]);
             }
             for i in 0..8 {
-                // SAFETY: AVX2 is enabled in both callers of this function.
-                cv[i] = unsafe { _mm256_blendv_epi8(cv[i], xor(v[i], v[i + 8]), act_v) };
+                cv[i] = _mm256_blendv_epi8(cv[i], xor(v[i], v[i + 8]), act_v);
             }
         }
         let rows = transpose(cv);

@@ -125,16 +125,6 @@ impl HashAlg {
     }
 }
 
-pub fn to_hex(d: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(d.len() * 2);
-    for b in d {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,15 +133,15 @@ mod tests {
     fn empty_inputs_match_published_digests() {
         // FIPS 180-4 / FIPS 202 / BLAKE3 digests of the empty string.
         assert_eq!(
-            to_hex(&HashAlg::Sha256.empty_root()),
+            crate::hex::encode(&HashAlg::Sha256.empty_root()),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            to_hex(&HashAlg::Sha3_256.empty_root()),
+            crate::hex::encode(&HashAlg::Sha3_256.empty_root()),
             "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
         );
         assert_eq!(
-            to_hex(&HashAlg::Blake3.empty_root()),
+            crate::hex::encode(&HashAlg::Blake3.empty_root()),
             "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
         );
     }

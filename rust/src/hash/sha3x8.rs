@@ -99,25 +99,28 @@ mod avx512 {
     use super::{LANES, RATE, RC};
     use std::arch::x86_64::*;
 
-    #[inline(always)]
+    // Safe `#[target_feature]` functions: callable without `unsafe` from functions that enable AVX-512F too
+    // (everything here runs inside `hash8`), and inlined there.
+
+    /// a ^ b ^ c.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     fn xor3(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
-        // SAFETY: only called from `keccak_f`, which runs with AVX-512F enabled (checked by its caller).
-        unsafe { _mm512_ternarylogic_epi64::<0x96>(a, b, c) }
+        _mm512_ternarylogic_epi64::<0x96>(a, b, c)
     }
 
     /// a ^ (!b & c).
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx512f")]
     fn chi(a: __m512i, b: __m512i, c: __m512i) -> __m512i {
-        // SAFETY: as for `xor3`.
-        unsafe { _mm512_ternarylogic_epi64::<0xD2>(a, b, c) }
+        _mm512_ternarylogic_epi64::<0xD2>(a, b, c)
     }
 
     /// Keccak-f[1600] on eight states (`a[x + 5y]` holds lane (x, y) of each).
     #[target_feature(enable = "avx512f")]
-    unsafe fn keccak_f(a: &mut [__m512i; 25]) {
+    fn keccak_f(a: &mut [__m512i; 25]) {
         for rc in RC {
-            // SAFETY: AVX-512F is enabled in this function too.
-            unsafe { round(a) };
+            round(a);
             a[0] = _mm512_xor_si512(a[0], _mm512_set1_epi64(rc as i64));
         }
     }
@@ -125,7 +128,7 @@ mod avx512 {
     /// One round without iota.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn round(a: &mut [__m512i; 25]) {
+    fn round(a: &mut [__m512i; 25]) {
         // theta
         let c0 = xor3(xor3(a[0], a[5], a[10]), a[15], a[20]);
         let c1 = xor3(xor3(a[1], a[6], a[11]), a[16], a[21]);
@@ -191,12 +194,9 @@ mod avx512 {
         a[24] = chi(b24, b20, b21);
     }
 
-    /// SHA3-256 of eight messages.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512F.
+    /// SHA3-256 of eight messages. Calling it needs AVX-512F (checked by the caller).
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn hash8(msgs: &[&[u8]; LANES], out: &mut [[u8; 32]; LANES]) {
+    pub(super) fn hash8(msgs: &[&[u8]; LANES], out: &mut [[u8; 32]; LANES]) {
         let nblocks: [usize; LANES] = std::array::from_fn(|l| msgs[l].len() / RATE + 1);
         let steps = nblocks.iter().copied().max().unwrap_or(1);
         let mut a = [_mm512_setzero_si512(); 25];
@@ -229,8 +229,7 @@ mod avx512 {
                 let v = unsafe { _mm512_loadu_si512(words.as_ptr() as *const _) };
                 *lane = _mm512_xor_si512(*lane, v);
             }
-            // SAFETY: AVX-512F is enabled in this function.
-            unsafe { keccak_f(&mut a) };
+            keccak_f(&mut a);
             if nblocks.contains(&(b + 1)) {
                 let mut words = [[0u64; LANES]; 4];
                 for (w, dst) in words.iter_mut().enumerate() {
@@ -263,11 +262,11 @@ mod tests {
         let mut out = Vec::new();
         hash_each(2, |k| if k == 0 { &b""[..] } else { &b"abc"[..] }, &mut out);
         assert_eq!(
-            crate::hash::to_hex(&out[0]),
+            crate::hex::encode(&out[0]),
             "a7ffc6f8bf1ed76651c14756a061d662f580ff4de43b49fa82d80a4b80f8434a"
         );
         assert_eq!(
-            crate::hash::to_hex(&out[1]),
+            crate::hex::encode(&out[1]),
             "3a985da74fe225b2045c172d6bd390bd855f086e3e9d525b46bfe24511431532"
         );
     }

@@ -13,8 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 fn open(path: &PathBuf) -> PyResult<std::fs::File> {
-    std::fs::File::open(path)
-        .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))).into())
+    std::fs::File::open(path).map_err(|e| super::errors::os_error(&e, Some(path)))
 }
 
 /// A tuple snapshot of a sequence argument: the tuple holds a reference to every item, and cannot change, for as
@@ -193,8 +192,8 @@ fn zip_write(py: Python<'_>, path: PathBuf, entries: &Bound<'_, PyAny>) -> PyRes
         items.push((name, ByteView::new(&data)?));
     }
     let slices: Vec<(&str, &[u8])> = items.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+    let file = std::fs::File::create(&path).map_err(|e| super::errors::os_error(&e, Some(&path)))?;
     py.detach(|| -> crate::error::Result<u64> {
-        let file = std::fs::File::create(&path)?;
         let mut w = core_cap::zip::ZipWriter::new(std::io::BufWriter::with_capacity(1 << 20, file));
         for (n, d) in &slices {
             w.add(n, d)?;

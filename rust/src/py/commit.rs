@@ -10,7 +10,6 @@ use crate::commit::salt::row_salt;
 use crate::commit::{commit_csv as engine_commit, Options, ReadInput, SliceInput};
 use crate::error::Error;
 use crate::hash::Digest;
-use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyMapping, PyString};
 use std::io::Read;
@@ -102,8 +101,8 @@ fn commit_csv<'py>(
     let view;
     let src = if let Ok(path) = source.cast::<PyString>() {
         let path = path.to_str()?.to_owned();
-        let file = std::fs::File::open(&path)
-            .map_err(|e| PyOSError::new_err((e.raw_os_error().unwrap_or(0), e.to_string(), path.clone())))?;
+        let file =
+            std::fs::File::open(&path).map_err(|e| super::errors::os_error(&e, Some(std::path::Path::new(&path))))?;
         total = file.metadata().ok().map(|m| m.len());
         Src::Path(file)
     } else if let Ok(v) = ByteView::new(source) {

@@ -1,8 +1,12 @@
 //! Maps the crate's single `Error` enum to capfast's Python exceptions (defined in `capfast/errors.py`).
 
 use crate::error::Error;
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{
+    PyFileExistsError, PyFileNotFoundError, PyIsADirectoryError, PyNotADirectoryError, PyOSError, PyPermissionError,
+};
 use pyo3::PyErr;
+use std::io::ErrorKind;
+use std::path::Path;
 
 pyo3::import_exception!(capfast.errors, InvalidArgumentError);
 pyo3::import_exception!(capfast.errors, CsvFormatError);
@@ -33,7 +37,38 @@ impl From<Error> for PyErr {
                     K::DecompressionBomb => DecompressionBombError::new_err(message),
                 }
             }
-            Error::Io(e) => PyOSError::new_err(e.to_string()),
+            Error::Io(e) => os_error(&e, None),
         }
+    }
+}
+
+/// The Python `OSError` for an I/O error, as the twin's `open()` would raise it: with the OS error number (so Python
+/// picks the subclass, e.g. `FileNotFoundError` for ENOENT), its `strerror` and the file name when known. An error
+/// without an OS error number maps its kind onto the matching subclass.
+pub(crate) fn os_error(e: &std::io::Error, path: Option<&Path>) -> PyErr {
+    let filename = path.map(|p| p.to_string_lossy().into_owned());
+    if let Some(code) = e.raw_os_error() {
+        // Rust's message is "<strerror> (os error N)"; Python's strerror is the part before that suffix.
+        let text = std::io::Error::from_raw_os_error(code).to_string();
+        let strerror = text
+            .strip_suffix(&format!(" (os error {code})"))
+            .unwrap_or(&text)
+            .to_owned();
+        return match filename {
+            Some(f) => PyOSError::new_err((code, strerror, f)),
+            None => PyOSError::new_err((code, strerror)),
+        };
+    }
+    let msg = match &filename {
+        Some(f) => format!("{f}: {e}"),
+        None => e.to_string(),
+    };
+    match e.kind() {
+        ErrorKind::NotFound => PyFileNotFoundError::new_err(msg),
+        ErrorKind::PermissionDenied => PyPermissionError::new_err(msg),
+        ErrorKind::AlreadyExists => PyFileExistsError::new_err(msg),
+        ErrorKind::IsADirectory => PyIsADirectoryError::new_err(msg),
+        ErrorKind::NotADirectory => PyNotADirectoryError::new_err(msg),
+        _ => PyOSError::new_err(msg),
     }
 }
