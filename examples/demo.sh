@@ -51,8 +51,8 @@ echo "== cap proof build: evaluate the policy over the committed data (backend m
 "$cap" proof verify --manifest "$out/manifest.json" --proof "$out/proof.dat" --sanctions examples/sanctions.csv
 
 echo
-echo "== cap keys keygen + cap sign manifest"
-"$cap" keys keygen --owner "Demo Company" --output "$out/keys/company" >/dev/null
+echo "== cap keys generate + cap sign manifest"
+"$cap" keys generate --owner "Demo Company" -o "$out/keys/company" >/dev/null
 "$cap" sign manifest --manifest "$out/manifest.json" --key "$out/keys/company.ed25519" --signer "Demo Company" \
     --output "$out/signature.json"
 
@@ -63,8 +63,8 @@ echo "== cap export: the cap-bundle.v1 directory"
 
 echo
 echo "== cap verifier run: offline verification with the pinned signer key and the public sanctions list"
-"$cap" verifier run --package "$out/cap-proof" --pub-key "$out/keys/company.pub" \
-    --sanctions examples/sanctions.csv --out "$out/verification.report.json"
+"$cap" verifier run --package "$out/cap-proof" --pubkey "$out/keys/company.pub" \
+    --sanctions examples/sanctions.csv -o "$out/verification.report.json"
 
 echo
 echo "== tampering: change one supplier's name inside the proof of a copy of the bundle"
@@ -75,8 +75,8 @@ p = sys.argv[1]
 data = open(p, encoding="utf-8").read()
 open(p, "w", encoding="utf-8").write(data.replace("ACME GmbH", "ACME GmbX", 1))
 PY
-if "$cap" verifier run --package "$out/cap-proof-tampered" --pub-key "$out/keys/company.pub" \
-    --sanctions examples/sanctions.csv --out "$out/verification.tampered.json"; then
+if "$cap" verifier run --package "$out/cap-proof-tampered" --pubkey "$out/keys/company.pub" \
+    --sanctions examples/sanctions.csv -o "$out/verification.tampered.json"; then
     echo "demo: the tampered bundle was NOT caught" >&2
     exit 1
 fi

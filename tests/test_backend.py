@@ -1,5 +1,7 @@
 import os
 
+import pytest
+
 import capfast
 from capfast._backend import core
 
@@ -34,3 +36,33 @@ def test_version_has_one_source() -> None:
     except ImportError:
         return
     assert native.__version__ == version.group(1)
+
+
+def _os_error(fn):
+    try:
+        fn()
+    except OSError as exc:
+        return exc
+    raise AssertionError("no OSError raised")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda core, d: core.zip_entries(str(d / "missing.cap")),
+        lambda core, d: core.commit_csv(str(d / "missing.csv")),
+        lambda core, d: core.cap_read_blob(str(d / "missing.cap"), ("00" * 32, 0, 1, 0, 1)),
+        lambda core, d: core.zip_write(str(d / "no-such-dir" / "x.zip"), [("a", b"1")]),
+    ],
+    ids=["zip_entries", "commit_csv", "cap_read_blob", "zip_write"],
+)
+def test_io_errors_keep_errno_and_class_on_both_backends(native_core, py_core, tmp_path, call) -> None:
+    """A missing file is the same ``FileNotFoundError`` (errno ENOENT, strerror, file name) from either backend."""
+    import errno
+
+    native = _os_error(lambda: call(native_core, tmp_path))
+    twin = _os_error(lambda: call(py_core, tmp_path))
+    assert type(native) is type(twin) is FileNotFoundError
+    assert native.errno == twin.errno == errno.ENOENT
+    assert native.filename == twin.filename and native.strerror == twin.strerror
+    assert str(native) == str(twin)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# Backend-independent (reads the source tree; no backend involved): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 PACKAGE = Path(__file__).resolve().parent.parent / "python" / "capfast"
 
 

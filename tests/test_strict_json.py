@@ -9,6 +9,9 @@ import pytest
 from capfast import strict_json
 from capfast.errors import InvalidArgumentError, KeyFileError
 
+# Backend-independent (the strict JSON reader is pure Python on both backends): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 
 class Custom(ValueError):
     pass

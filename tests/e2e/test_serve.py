@@ -15,6 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
 from servhelpers import Keys, cap_serve  # noqa: E402
 
+# Backend-independent (`cap serve` end to end: health, metrics, policy compile, body limits, JWT checks -- no route it calls computes with the backend): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 POLICY = {"version": "lksg.v1", "name": "Test Policy", "created_at": "2025-11-06T10:00:00Z",
           "constraints": {"require_at_least_one_ubo": True, "supplier_count_max": 10}, "notes": ""}
 

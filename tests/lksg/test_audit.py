@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 from capfast.errors import AuditLogError
 from capfast.lksg.audit import GENESIS_DIGEST, AuditLog, compute_digest, verify_audit_log
 
+# Backend-independent (the audit log: hashlib and file I/O, no capfast backend code): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 VEC = json.loads(
     (Path(__file__).resolve().parent.parent / "vectors" / "cap-agent" / "expected.json").read_text(encoding="utf-8")
 )["audit_v1"]

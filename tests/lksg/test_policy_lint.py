@@ -14,6 +14,9 @@ from capfast.lksg.policy import load_policy, load_policy_document, parse_policy
 from capfast.lksg.policy_v2 import compile_ir, compile_policy, parse_policy_v2
 from capfast.lksg.serial import load_yaml
 
+# Backend-independent (policies, linting, IR: pure Python (hashlib, YAML), no capfast backend code): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 VEC = Path(__file__).resolve().parent.parent / "vectors" / "cap-agent"
 
 

@@ -11,6 +11,9 @@ import jwt
 import pytest
 from servhelpers import AUDIENCE, ISSUER, Keys, b64url
 
+# Backend-independent (JWT RS256 authentication on the policy routes: pyjwt/cryptography, never the capfast backend): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 UNAUTH = "unauthorized"
 POLICY = {"version": "lksg.v1", "name": "P", "created_at": "2025-11-06T10:00:00Z",
           "constraints": {"require_at_least_one_ubo": True, "supplier_count_max": 10}, "notes": ""}

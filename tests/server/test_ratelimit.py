@@ -12,6 +12,9 @@ from servhelpers import cap_serve, redis_server
 from capfast.server.config import RateSpec, ServerConfig
 from capfast.server.ratelimit import MemoryLimiter, RedisLimiter, client_key
 
+# Backend-independent (GCRA rate limits (in-process and Redis): no capfast backend code): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 
 class Clock:
     def __init__(self) -> None:

@@ -9,6 +9,9 @@ from servhelpers import postgres_server
 
 from capfast.server.storage import MIGRATIONS, StorageError, open_storage
 
+# Backend-independent (SQLite/PostgreSQL storage: no capfast backend code): runs in the native pass only.
+pytestmark = pytest.mark.once
+
 
 @pytest.fixture(scope="module")
 def pg_url(tmp_path_factory):

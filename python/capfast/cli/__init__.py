@@ -28,7 +28,7 @@ from capfast.cli._output import (
     report_error,
 )
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_commands", "build_parser", "main"]
 
 #: Command-group modules, in ``cap --help`` order. Add one line per new ``cli/<name>.py``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -52,6 +52,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     """The full ``cap`` parser with every registered command group."""
+    return build_commands().parser
+
+
+def build_commands() -> Commands:
+    """Every ``cap`` command, declared by the modules of :data:`COMMAND_MODULES` (``.parser`` is the root parser)."""
     from capfast import __version__
 
     codes = "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
@@ -66,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"capfast.cli.{name}")
         module.register(cli)
-    return parser
+    return cli
 
 
 def _classify(exc: BaseException) -> tuple[int, str, str | None]:

@@ -63,6 +63,11 @@ class Command:
         for p in parsers:
             self._attach(p)
 
+    @property
+    def parser(self) -> argparse.ArgumentParser:
+        """The command's visible parser (its hidden aliases parse the same options)."""
+        return self._parsers[0]
+
     def _attach(self, p: argparse.ArgumentParser) -> None:
         """Give ``p`` (a new hidden alias) the common options and every option declared so far."""
         self._parsers.append(p)
@@ -164,6 +169,8 @@ class Group:
         self.parser = parser
         self._sub = parser.add_subparsers(dest=dest, metavar=metavar, parser_class=CapArgumentParser)
         self._groups: dict[str, Group] = {}
+        #: The visible commands of this group by name (hidden aliases are not listed).
+        self.commands: dict[str, Command] = {}
 
     def command(
         self,
@@ -184,6 +191,7 @@ class Group:
         main.set_defaults(func=handler, **defaults)
         cmd = Command([main], progress)
         cmd.handler, cmd.defaults, cmd.prog = handler, dict(defaults), main.prog
+        self.commands[name] = cmd
         for alias in aliases:
             self.alias(alias, cmd, **(alias_defaults or {}))
         return cmd
@@ -194,6 +202,13 @@ class Group:
         p = self._sub.add_parser(name, description=f"Old name of '{command.prog}'; see 'cap ... --help' there.")
         p.set_defaults(func=command.handler, **{**command.defaults, **defaults})
         command._attach(p)
+
+    def walk(self) -> list[tuple[str, Command]]:
+        """Every visible command below this group as ``("keys generate", command)``, in declaration order."""
+        out = [(name, cmd) for name, cmd in self.commands.items()]
+        for gname, group in self._groups.items():
+            out += [(f"{gname} {name}", cmd) for name, cmd in group.walk()]
+        return out
 
     def group(self, name: str, *, help: str, description: str | None = None) -> Group:
         """The command group ``name`` (created on first use; later calls return the same group)."""

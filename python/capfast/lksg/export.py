@@ -32,7 +32,7 @@ def readme_text(manifest_hash: str, proof_hash: str, backend: str) -> str:
         "signature.json            detached Ed25519 signature over the manifest (if present)\n"
         "verification.report.json  the exporter's own check of manifest and proof\n"
         "_meta.json                SHA3-256 and size of every other file, roles, proof units\n\n"
-        "Verify offline:  cap verifier run --package <this bundle> --pub-key <signer.pub>\n\n"
+        "Verify offline:  cap verifier run --package <this bundle> --pubkey <signer.pub>\n\n"
         f"Manifest hash: {manifest_hash}\nProof file SHA3-256: {proof_hash}\nPackage schema: cap-bundle.v1\n"
     )
 

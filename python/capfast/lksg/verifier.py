@@ -278,7 +278,7 @@ def _verify_unit(
         else:
             warnings.append("the manifest is not signed")
     elif good and not trusted:
-        warnings.append("signature is valid but its key is not pinned (pass --pub-key): it proves integrity, not "
+        warnings.append("signature is valid but its key is not pinned (pass --pubkey): it proves integrity, not "
                         "who signed")
     out["signature_valid"] = bool(good) and len(good) == len(sigs)
     out["status"] = "fail" if errors else ("warn" if warnings else "ok")
