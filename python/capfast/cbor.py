@@ -1,4 +1,8 @@
-"""Strict CBOR codec for CAP 1.0 metadata (``_cap/manifest.cbor`` and ``_cap/index.cbor``).
+"""capfast's one CBOR codec: CAP 1.0 metadata (``_cap/manifest.cbor``, ``_cap/index.cbor``) and the commitment
+engine's row maps, for the domain code (:mod:`capfast.cap`) and the pure-Python twin (:mod:`capfast._py`) alike.
+
+:func:`head` writes one shortest-form head and :func:`read_head` reads one, refusing anything non-shortest: the twin's
+fast paths (canonical index rows, CBOR row maps) are built on these two, the general codec below on the same rules.
 
 The encoder writes what the reference implementation's serializer writes (cap-format.md §2.1): definite lengths,
 shortest integer and length heads, text strings, ``f4``/``f5``/``f6``, shortest round-tripping floats, and map
@@ -18,12 +22,13 @@ from typing import Any
 
 from capfast.errors import CborError, DuplicateEntryError
 
-__all__ = ["dumps", "loads", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "dumps", "head", "loads", "read_head"]
 
 MAX_DEPTH = 32
 
 
-def _head(major: int, value: int) -> bytes:
+def head(major: int, value: int) -> bytes:
+    """The shortest head of major type ``major`` (0-7) with argument ``value`` (a length or an unsigned integer)."""
     if value < 24:
         return bytes([(major << 5) | value])
     if value < 0x100:
@@ -35,6 +40,32 @@ def _head(major: int, value: int) -> bytes:
     if value < 0x10000000000000000:
         return bytes([(major << 5) | 27]) + value.to_bytes(8, "big")
     raise CborError(f"integer {value} does not fit in 64 bits")
+
+
+def read_head(data: bytes, pos: int, major: int) -> tuple[int, int]:
+    """The argument of the head of major type ``major`` at ``data[pos]`` and the position after the head.
+
+    :class:`~capfast.errors.CborError` if the byte there is another major type, or the head is truncated, indefinite
+    (additional information 31), reserved (28-30) or not the shortest encoding of its argument.
+    """
+    if pos >= len(data):
+        raise CborError(f"truncated input: no head at offset {pos}")
+    initial = data[pos]
+    if initial >> 5 != major:
+        raise CborError(f"expected major type {major}, found {initial >> 5} at offset {pos}")
+    info = initial & 0x1F
+    if info < 24:
+        return info, pos + 1
+    if info > 27:
+        raise CborError(f"indefinite or reserved additional information {info} at offset {pos}")
+    width = 1 << (info - 24)
+    end = pos + 1 + width
+    if end > len(data):
+        raise CborError(f"truncated head at offset {pos}")
+    value = int.from_bytes(data[pos + 1 : end], "big")
+    if value < (24 if width == 1 else 1 << (4 * width)):
+        raise CborError(f"non-shortest integer or length encoding at offset {pos}")
+    return value, end
 
 
 def _float(value: float) -> bytes:
@@ -60,23 +91,23 @@ def _encode(obj: Any, out: list[bytes], depth: int) -> None:
     elif obj is None:
         out.append(b"\xf6")
     elif isinstance(obj, int):
-        out.append(_head(0, obj) if obj >= 0 else _head(1, -1 - obj))
+        out.append(head(0, obj) if obj >= 0 else head(1, -1 - obj))
     elif isinstance(obj, float):
         out.append(_float(obj))
     elif isinstance(obj, str):
         raw = obj.encode("utf-8")
-        out.append(_head(3, len(raw)))
+        out.append(head(3, len(raw)))
         out.append(raw)
     elif isinstance(obj, (bytes, bytearray, memoryview)):
         raw = bytes(obj)
-        out.append(_head(2, len(raw)))
+        out.append(head(2, len(raw)))
         out.append(raw)
     elif isinstance(obj, (list, tuple)):
-        out.append(_head(4, len(obj)))
+        out.append(head(4, len(obj)))
         for item in obj:
             _encode(item, out, depth + 1)
     elif isinstance(obj, dict):
-        out.append(_head(5, len(obj)))
+        out.append(head(5, len(obj)))
         for key, value in obj.items():
             _encode(key, out, depth + 1)
             _encode(value, out, depth + 1)

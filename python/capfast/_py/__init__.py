@@ -1,18 +1,15 @@
 """The pure-Python twin of ``capfast._native``: same flat names, same signatures, same bytes out.
 
-Each area lives in its own module (``_py/merkle.py`` twins ``rust/src/py/merkle.rs``) and is re-exported here.
+Each area lives in its own module, mirroring the Rust crate (``_py/merkle.py`` twins ``rust/src/merkle.rs`` and its
+binding ``rust/src/py/merkle.rs``; ``_py/cap/`` twins ``rust/src/cap/`` file for file; ``_py/delta.py`` twins
+``rust/src/delta.rs``) and is re-exported here.
 """
 
-from capfast._py.cap import (
-    cap_index_rows,
-    cap_pack_files,
-    cap_read_blob,
-    cap_root,
-    cap_verify_blobs,
-    missing_blobs,
-    zip_entries,
-    zip_write,
-)
+from capfast._py.cap.index import cap_index_rows
+from capfast._py.cap.pack import cap_pack_files
+from capfast._py.cap.root import cap_root
+from capfast._py.cap.verify import cap_read_blob, cap_verify_blobs
+from capfast._py.cap.zip import zip_entries, zip_write
 from capfast._py.commit import (
     commit_csv,
     commit_prove,
@@ -21,6 +18,7 @@ from capfast._py.commit import (
     commit_row_salt,
     commit_rows,
 )
+from capfast._py.delta import missing_blobs
 from capfast._py.ed25519 import (
     ed25519_generate,
     ed25519_public_key,

@@ -28,6 +28,7 @@ import blake3 as _blake3
 
 from capfast._py.hashes import hasher_for
 from capfast._py.merkle import MerkleBuilder, _decompose, _proof_ranges, _root_of_leaf_hashes
+from capfast.cbor import head
 from capfast.errors import CsvFormatError, InvalidArgumentError
 
 __all__ = [
@@ -46,29 +47,16 @@ SALT_DOMAIN = b"capfast.commit.salt.v1"
 _BOM = b"\xef\xbb\xbf"
 
 # --------------------------------------------------------------------------------------------------------------
-# Deterministic CBOR (RFC 8949 §4.2.1) for text → text maps
+# Deterministic CBOR (RFC 8949 §4.2.1) for text → text maps, on the one codec's heads (capfast.cbor.head)
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _head(major: int, n: int) -> bytes:
-    mt = major << 5
-    if n < 24:
-        return bytes((mt | n,))
-    if n < 0x100:
-        return bytes((mt | 24, n))
-    if n < 0x10000:
-        return bytes((mt | 25,)) + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return bytes((mt | 26,)) + n.to_bytes(4, "big")
-    return bytes((mt | 27,)) + n.to_bytes(8, "big")
-
-
 _TABLE = 4096
-_THEAD: list[bytes] = [_head(3, n) for n in range(_TABLE)]
+_THEAD: list[bytes] = [head(3, n) for n in range(_TABLE)]
 
 
-def _text_head(n: int) -> bytes:
-    return _THEAD[n] if n < _TABLE else _head(3, n)
+def _texthead(n: int) -> bytes:
+    return _THEAD[n] if n < _TABLE else head(3, n)
 
 
 class _Layout:
@@ -77,12 +65,12 @@ class _Layout:
     __slots__ = ("head", "entries", "_cache")
 
     def __init__(self, names: list[str], fields: list[int]) -> None:
-        enc = [(_text_head(len(k.encode())) + k.encode(), f) for k, f in zip(names, fields, strict=True)]
+        enc = [(_texthead(len(k.encode())) + k.encode(), f) for k, f in zip(names, fields, strict=True)]
         enc.sort(key=operator.itemgetter(0))
         for a, b in zip(enc, enc[1:]):
             if a[0] == b[0]:
                 raise InvalidArgumentError("column names must be distinct")
-        self.head = _head(5, len(enc))
+        self.head = head(5, len(enc))
         self.entries = enc
         self._cache: dict[tuple[int, bool], Callable[..., bytes]] = {}
 
@@ -90,7 +78,7 @@ class _Layout:
         out = [self.head]
         for key, f in self.entries:
             v = values[f].encode()
-            out += (key, _text_head(len(v)), v)
+            out += (key, _texthead(len(v)), v)
         return b"".join(out)
 
     def _compiled(self, width: int, salted: bool) -> Callable[..., bytes]:

@@ -9,7 +9,7 @@ from typing import Any
 from capfast import cbor
 from capfast._backend import core
 from capfast.cap.paths import check_collisions, check_vpath, vpaths_look_safe
-from capfast.cbor import _head as cbor_head
+from capfast.cbor import head as cbor_head
 from capfast.errors import BlobMismatchError, CborError, DuplicateEntryError, InvalidHashError, ManifestError
 
 __all__ = ["FileEntry", "Index", "guess_mime", "check_hash", "MAX_INDEX_BYTES", "MAX_INDEX_ENTRIES"]
