@@ -144,6 +144,7 @@ def locked(fh: IO[bytes], *, blocking: bool = True) -> Iterator[None]:
         finally:
             _fcntl.flock(fh.fileno(), _fcntl.LOCK_UN)
         return
+    import errno
     import msvcrt  # Windows only
 
     def _at_lock_offset(op: int) -> None:
@@ -154,11 +155,15 @@ def locked(fh: IO[bytes], *, blocking: bool = True) -> Iterator[None]:
         finally:
             fh.seek(pos)
 
+    # msvcrt reports a range locked by someone else as EACCES or EDEADLOCK; anything else is a real error.
+    busy = {errno.EACCES, getattr(errno, "EDEADLOCK", errno.EDEADLK), errno.EDEADLK}
     while True:
         try:
             _at_lock_offset(msvcrt.LK_NBLCK)
             break
-        except OSError:
+        except OSError as exc:
+            if exc.errno not in busy:
+                raise
             if not blocking:
                 raise LockBusyError(f"{getattr(fh, 'name', 'file')} is locked by another process") from None
             time.sleep(0.05)

@@ -54,7 +54,7 @@ def test_mock_proof_vector():
     (["b", "d", "f"], "a", False), (["b", "d", "f"], "c", False), (["b", "d", "f"], "g", False),
     (["b", "d", "f"], "d", True), ([], "x", False), (["b", "d", "f", "h", "j"], "i", False),
 ])
-def testnon_membership_evidence(keys, item, member):
+def test_non_membership_evidence(keys, item, member):
     lst = commit_keys(keys)
     ev = non_membership_evidence(lst, item)
     assert verify_non_membership(ev, item, lst.root, lst.count, "t") is (not member)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from typing import Any
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from capfast import strict_json
 from capfast.server.api import ApiError, json_body, require, state_of
 from capfast.server.auth import SCOPES
 
@@ -54,7 +54,8 @@ async def get_policy(request: Request) -> Response:
     if found is None:
         raise ApiError(404, "not_found", "Policy not found")
     meta, policy_json = found
-    return JSONResponse({"metadata": meta, "policy": json.loads(policy_json)})
+    policy = strict_json.loads(policy_json, what="stored policy", error=ValueError, max_bytes=len(policy_json))
+    return JSONResponse({"metadata": meta, "policy": policy})
 
 
 async def compile_v2(request: Request) -> Response:
