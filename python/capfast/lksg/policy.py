@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from capfast import strict_json
+from capfast._io import read_bounded
 from capfast.errors import PolicyError
 from capfast.lksg.serial import YamlInt, compact, load_yaml, sha3_hex
 
@@ -216,26 +217,10 @@ def parse_policy(doc: Any) -> Policy:
     )
 
 
-def _read_bounded(path: Path, what: str) -> bytes:
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise PolicyError(f"{what} {path}: no such file") from None
-    if path.is_dir():
-        raise PolicyError(f"{what} {path} is a directory")
-    if size > MAX_POLICY_BYTES:
-        raise PolicyError(f"{what} {path} is {size} bytes, over the {MAX_POLICY_BYTES}-byte limit")
-    with open(path, "rb") as fh:
-        data = fh.read(MAX_POLICY_BYTES + 1)
-    if len(data) > MAX_POLICY_BYTES:
-        raise PolicyError(f"{what} {path} is over the {MAX_POLICY_BYTES}-byte limit")
-    return data
-
-
 def load_policy_document(path: str | os.PathLike[str], data: bytes | None = None) -> Any:
     """The parsed document of a policy file (YAML for ``.yml``/``.yaml``, JSON otherwise)."""
     p = Path(path)
-    raw = _read_bounded(p, "policy file") if data is None else data
+    raw = read_bounded(p, MAX_POLICY_BYTES, "policy file", PolicyError) if data is None else data
     if p.suffix.lower() in (".yml", ".yaml"):
         return load_yaml(raw, f"policy file {p}", PolicyError)
     return strict_json.loads(raw, what=f"policy file {p}", error=PolicyError, max_bytes=max(len(raw), MAX_POLICY_BYTES))

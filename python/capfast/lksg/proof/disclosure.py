@@ -7,7 +7,6 @@ non-membership (:mod:`capfast.lksg.proof.lists`).
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,8 +22,10 @@ from capfast.lksg.proof.lists import (
     MAX_ROWS,
     ListCommitment,
     commit_list,
+    hex_root,
     non_membership_evidence,
     normalize_key,
+    unhex_root,
     verify_non_membership,
 )
 from capfast.lksg.proof.rules import TABLE_VARS, ProofResult, disclosed_tables, evaluate_simple, rhs_list
@@ -32,19 +33,6 @@ from capfast.lksg.proof.rules import TABLE_VARS, ProofResult, disclosed_tables, 
 __all__ = ["DISCLOSURE_VERSION", "build_disclosure_proof", "verify_disclosure_proof"]
 
 DISCLOSURE_VERSION = "proof.merkle-disclosure.v1"
-
-
-_ROOT = re.compile(r"0x[0-9a-f]{64}")
-
-
-def _hex(b: bytes) -> str:
-    return "0x" + b.hex()
-
-
-def _unhex(value: Any, what: str) -> bytes:
-    if not isinstance(value, str) or not _ROOT.fullmatch(value):
-        raise ComplianceProofError(f"{what} must be 0x + 64 lowercase hex digits")
-    return bytes.fromhex(value[2:])
 
 
 def _policy_doc(policy: Any) -> dict[str, Any]:
@@ -102,7 +90,7 @@ def build_disclosure_proof(
     counts: dict[str, int] = {}
     for name, path, root_key in (("suppliers", suppliers, "supplier_root"), ("ubos", ubos, "ubo_root")):
         rows, salts, leaves = _read_table(path, salt_key, hash_name)
-        root = _hex(_root_of_leaves(leaves, hash_name))
+        root = hex_root(_root_of_leaves(leaves, hash_name))
         if root != manifest[root_key]:
             raise ComplianceProofError(
                 f"{path} does not match the manifest's {root_key} (the data changed since it was committed, or "
@@ -113,10 +101,10 @@ def build_disclosure_proof(
         entry: dict[str, Any] = {"root": root, "count": len(rows)}
         if name in disclosed:
             entry["disclosure"] = "rows"
-            entry["rows"] = [{"row": r, "salt": None if s is None else _hex(s)} for r, s in zip(rows, salts)]
+            entry["rows"] = [{"row": r, "salt": None if s is None else hex_root(s)} for r, s in zip(rows, salts)]
         else:
             entry["disclosure"] = "leaves"
-            entry["leaves"] = [_hex(x) for x in leaves]
+            entry["leaves"] = [hex_root(x) for x in leaves]
         tables[name] = entry
     list_objs: dict[str, ListCommitment] = {}
     out_checks = []
@@ -205,7 +193,7 @@ def verify_disclosure_proof(
                     isinstance(k, str) and isinstance(v, str) for k, v in row.items()
                 ):
                     raise ComplianceProofError(f"proof.tables.{name}.rows[{i}] is malformed")
-                salt = None if r.get("salt") is None else _unhex(r["salt"], f"{name}.rows[{i}].salt")
+                salt = None if r.get("salt") is None else unhex_root(r["salt"], f"{name}.rows[{i}].salt")
                 leaves.append(_leaf(row, salt, hash_name))
                 plain_rows.append(row)
             data[name] = plain_rows
@@ -214,10 +202,10 @@ def verify_disclosure_proof(
             raw = t.get("leaves")
             if t.get("disclosure") != "leaves" or not isinstance(raw, list) or len(raw) > MAX_ROWS:
                 raise ComplianceProofError(f"proof.tables.{name} must list its leaf hashes")
-            leaves = [_unhex(x, f"{name}.leaves[]") for x in raw]
+            leaves = [unhex_root(x, f"{name}.leaves[]") for x in raw]
             res.disclosed[name] = f"{len(leaves)} leaf hashes (no row content)"
         root = _root_of_leaves(leaves, hash_name)
-        if _hex(root) != manifest[root_key]:
+        if hex_root(root) != manifest[root_key]:
             raise ComplianceProofError(
                 f"the disclosed {name} do not rebuild the manifest's {root_key} (a row, salt or leaf was changed, "
                 "added or removed)"
@@ -226,7 +214,7 @@ def verify_disclosure_proof(
             raise ComplianceProofError(f"proof.tables.{name}.count differs from the number of leaves")
         counts[name] = len(leaves)
         roots[name] = root
-    if _hex(company_commitment_root(roots["suppliers"], roots["ubos"], hash=hash_name)) != manifest[
+    if hex_root(company_commitment_root(roots["suppliers"], roots["ubos"], hash=hash_name)) != manifest[
         "company_commitment_root"
     ]:
         raise ComplianceProofError("manifest.company_commitment_root is not H(0x01 ‖ supplier_root ‖ ubo_root)")
@@ -245,7 +233,7 @@ def verify_disclosure_proof(
             info = lists.get(list_name)
             if not isinstance(info, dict):
                 raise ComplianceProofError(f"proof.lists.{list_name} is missing")
-            list_root = _unhex(info.get("root"), f"lists.{list_name}.root")
+            list_root = unhex_root(info.get("root"), f"lists.{list_name}.root")
             if manifest.get(list_name) != info.get("root"):
                 raise ComplianceProofError(f"proof.lists.{list_name}.root is not the manifest's {list_name}")
             pinned = pinned_lists.get(list_name)

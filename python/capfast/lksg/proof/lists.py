@@ -53,11 +53,13 @@ def normalize_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def _hex(b: bytes) -> str:
+def hex_root(b: bytes) -> str:
+    """``"0x"`` + lowercase hex: how proofs write roots, leaves, salts and path nodes."""
     return "0x" + b.hex()
 
 
-def _unhex(value: Any, what: str) -> bytes:
+def unhex_root(value: Any, what: str) -> bytes:
+    """The 32 bytes of a ``"0x"`` + 64 lowercase hex string, else :class:`ComplianceProofError` naming ``what``."""
     if not isinstance(value, str) or not _ROOT.fullmatch(value):
         raise ComplianceProofError(f"{what} must be 0x + 64 lowercase hex digits")
     return bytes.fromhex(value[2:])
@@ -73,7 +75,7 @@ class ListCommitment:
 
     @property
     def root_hex(self) -> str:
-        return _hex(self.root)
+        return hex_root(self.root)
 
     @property
     def count(self) -> int:
@@ -81,7 +83,7 @@ class ListCommitment:
 
     def prove(self, index: int) -> dict[str, Any]:
         rp = self._commitment.prove(index, row={"key": self.keys[index]})
-        return {"index": index, "key": self.keys[index], "path": [_hex(p) for p in rp.path]}
+        return {"index": index, "key": self.keys[index], "path": [hex_root(p) for p in rp.path]}
 
 
 def commit_keys(keys: Iterable[str]) -> ListCommitment:
@@ -127,7 +129,7 @@ def _check_path(entry: Any, root: bytes, size: int, what: str) -> tuple[int, str
     if (isinstance(index, bool) or not isinstance(index, int) or not isinstance(key, str)
             or not isinstance(path, list) or len(path) > MAX_PATH):
         raise ComplianceProofError(f"{what} is malformed")
-    rp = RowProof(index, size, {"key": key}, None, [_unhex(p, f"{what}.path") for p in path], LIST_HASH)
+    rp = RowProof(index, size, {"key": key}, None, [unhex_root(p, f"{what}.path") for p in path], LIST_HASH)
     if not verify_row(root, rp):
         raise ComplianceProofError(f"{what}: inclusion proof of leaf {index} ({key!r}) does not verify against the "
                                    "list root")
