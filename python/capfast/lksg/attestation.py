@@ -13,7 +13,6 @@ Keys, KIDs and the key store are :mod:`capfast.lksg.keys`.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import os
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from capfast._io import atomic_write
 from capfast._time import utc_now
 from capfast.errors import KeyFileError
 from capfast.lksg.keys import (
+    b64_exact,
     b64_key,
     derive_kid,
     find_key,
@@ -100,17 +100,7 @@ class Attestation:
         for key in ("signer_kid", "signer_owner", "subject_kid", "subject_owner", "attested_at"):
             if not isinstance(body.get(key), str):
                 raise KeyFileError(f"{where}: field {key!r} must be a string")
-        sig_text = doc.get("signature")
-        if not isinstance(sig_text, str):
-            raise KeyFileError(f"{where}: signature must be a base64 string")
-        try:
-            sig = base64.b64decode(sig_text.encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError):
-            raise KeyFileError(f"{where}: signature is not valid base64") from None
-        if len(sig) != ed25519.SIGNATURE_LEN:
-            raise KeyFileError(f"{where}: signature must decode to 64 bytes, got {len(sig)}")
-        if base64.b64encode(sig).decode("ascii") != sig_text:
-            raise KeyFileError(f"{where}: signature is not canonical base64")
+        sig = b64_exact(doc.get("signature"), f"{where}: signature", ed25519.SIGNATURE_LEN)
         return cls(
             signer_kid=body["signer_kid"],
             signer_owner=body["signer_owner"],

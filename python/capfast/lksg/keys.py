@@ -82,18 +82,24 @@ def parse_time(text: str, where: str) -> datetime:
     return t
 
 
-def b64_key(text: Any, where: str) -> bytes:
+def b64_exact(text: Any, where: str, size: int) -> bytes:
+    """The ``size`` bytes of canonical standard base64 ``text``, else :class:`KeyFileError` naming ``where``."""
     if not isinstance(text, str):
         raise KeyFileError(f"{where} must be a base64 string")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise KeyFileError(f"{where} is not valid base64") from None
-    if len(raw) != ed25519.PUBLIC_KEY_LEN:
-        raise KeyFileError(f"{where} must decode to 32 bytes, got {len(raw)}")
+    if len(raw) != size:
+        raise KeyFileError(f"{where} must decode to {size} bytes, got {len(raw)}")
     if base64.b64encode(raw).decode("ascii") != text:
-        raise KeyFileError(f"{where} is not canonical base64")  # one encoding per key: no silent variants
+        raise KeyFileError(f"{where} is not canonical base64")  # one encoding per value: no silent variants
     return raw
+
+
+def b64_key(text: Any, where: str) -> bytes:
+    """A 32-byte Ed25519 public key in canonical base64."""
+    return b64_exact(text, where, ed25519.PUBLIC_KEY_LEN)
 
 
 def read_json(path: str | os.PathLike[str], what: str) -> Any:
