@@ -35,6 +35,16 @@ Passing both an option and its alias is a usage error. Nothing here reaches into
 aliases are separate options in a mutually exclusive group with ``help=SUPPRESS``; hidden commands are sub-parsers
 added without ``help`` (argparse lists only sub-parsers that have one); required options with aliases are required
 groups.
+
+The rest of the API: :meth:`Command.argument` (positionals, plain options), :meth:`Command.option` (an option with
+hidden old spellings), :meth:`Command.one_of` (options that exclude each other), :meth:`Group.alias` (a hidden name,
+possibly in another group, for an existing command: ``cap trust attest`` is ``cap keys attest``), and
+:meth:`Group.walk` (every visible command, used by the tests).
+
+Checklist for a new command: declare it here; give it ``-o``/``--pubkey``/``--key`` through the methods above, never
+with hand-written flags; list it in ``WRITERS``/``PUBKEY_READERS`` of ``tests/cli/test_vocabulary.py`` when it writes
+or reads a public key (that test checks every command for ``--json`` and the one spelling); document it in the
+README's command list.
 """
 
 from __future__ import annotations
@@ -199,7 +209,8 @@ class Group:
     def alias(self, name: str, command: Command, **defaults: Any) -> None:
         """A hidden command ``name`` in this group that parses exactly like ``command`` (which may belong to another
         group) and runs its handler, with ``defaults`` on top of the command's own."""
-        p = self._sub.add_parser(name, description=f"Old name of '{command.prog}'; see 'cap ... --help' there.")
+        note = f"Old name of '{command.prog}' (same options; see '{command.prog} --help')."
+        p = self._sub.add_parser(name, description=note)
         p.set_defaults(func=command.handler, **{**command.defaults, **defaults})
         command._attach(p)
 
