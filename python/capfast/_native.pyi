@@ -7,7 +7,7 @@ Bytes-like arguments accept ``bytes``, ``bytearray``, C-contiguous ``memoryview`
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Literal, final
+from typing import Any, Literal, final
 
 if sys.version_info >= (3, 12):
     from collections.abc import Buffer
@@ -184,3 +184,52 @@ def cap_read_blob(
 def missing_blobs(index_hashes: Iterable[Buffer] | Buffer, have: Iterable[Buffer] | Buffer) -> list[bytes]:
     """The 32-byte hashes of ``index_hashes`` not in ``have``, in index order, each once. Either argument may be a
     packed buffer of n×32 bytes (a numpy ``(n, 32)`` uint8 array is read in place)."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wallets (rust/src/py/wallet.rs; twin in _py/wallet.py). Public API: capfast/wallet.py. Rule: docs/wallet.md.
+
+def keccak256(data: Buffer) -> bytes:
+    """Keccak-256 (not FIPS 202 SHA3-256) of ``data``."""
+
+def wallet_personal_hash(msg: Buffer) -> bytes:
+    """The EIP-191 ``personal_sign`` hash of ``msg``."""
+
+def wallet_generate() -> bytes:
+    """A fresh random 32-byte secp256k1 secret key."""
+
+def wallet_address(sk: Buffer) -> bytes:
+    """The 20-byte address of a 32-byte secret key."""
+
+def wallet_checksum_address(addr: Buffer) -> str:
+    """EIP-55 text of a 20-byte address."""
+
+def wallet_parse_address(text: str) -> bytes:
+    """The 20 bytes of an address text; mixed case must carry a valid EIP-55 checksum (else WalletError)."""
+
+def wallet_sign_hash(sk: Buffer, digest: Buffer) -> bytes:
+    """``r ‖ s ‖ v`` (65 bytes, low-S, v = 27/28) over a 32-byte digest."""
+
+def wallet_sign_message(sk: Buffer, msg: Buffer) -> bytes:
+    """EIP-191 ``personal_sign`` of ``msg`` (65 bytes)."""
+
+def wallet_recover_hash(digest: Buffer, sig: Buffer) -> bytes | None:
+    """The 20-byte signer of ``digest``, or None when the signature breaks the rule."""
+
+def wallet_recover_message(msg: Buffer, sig: Buffer) -> bytes | None:
+    """The 20-byte address that ``personal_sign``ed ``msg``, or None."""
+
+def wallet_recover_messages(msgs: Iterable[Buffer], sigs: Iterable[Buffer]) -> list[bytes | None]:
+    """``wallet_recover_message`` for each pair, in parallel with the GIL released."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# CapToken JSON wire format (rust/src/py/token.rs; twin in _py/captoken.py). Public API: capfast/captoken.py.
+# Format: docs/captoken.md §2.
+
+def captoken_parse(raw: Buffer) -> tuple[dict[str, Any], bytes, bytes]:
+    """``(claims, signed bytes, signature)`` of one token; TokenFormatError/TokenTooLargeError when malformed."""
+
+def captoken_verify_batch(
+    tokens: Iterable[Buffer], kids: Iterable[Buffer], keys: Iterable[Buffer], wallets: Iterable[Buffer]
+) -> list[tuple[str | None, str, dict[str, Any] | None]]:
+    """Per token ``(None, "", claims)`` or ``(kind, message, None)``; kind is format, too_large, untrusted_issuer
+    or signature."""

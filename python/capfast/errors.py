@@ -32,6 +32,28 @@ __all__ = [
     "ComplianceProofError",
     "BundleError",
     "RegistryError",
+    "WalletError",
+    "TokenError",
+    "TokenFormatError",
+    "TokenTooLargeError",
+    "UntrustedIssuerError",
+    "KeyPurposeError",
+    "TokenSignatureError",
+    "TokenExpiredError",
+    "TokenNotYetValidError",
+    "TokenRevokedError",
+    "TokenDeniedError",
+    "ScopeNotGrantedError",
+    "CapLevelTooLowError",
+    "AudienceMismatchError",
+    "RoleNotGrantedError",
+    "DeviceMismatchError",
+    "DatalogLimitError",
+    "TokenReplayError",
+    "HolderProofError",
+    "RevocationListError",
+    "OnboardingError",
+    "QrPayloadError",
 ]
 
 
@@ -168,3 +190,137 @@ class BundleError(ComplianceError):
 
 class RegistryError(ComplianceError):
     """A registry file or entry that is malformed, or a lookup that found nothing."""
+
+
+class WalletError(CapfastError, ValueError):
+    """A wallet address or key that is malformed: not ``0x`` + 40 hex digits, a mixed-case address whose EIP-55
+    checksum is wrong, a secret key that is not a valid secp256k1 scalar."""
+
+
+class TokenError(CapfastError, ValueError):
+    """Root of the CapToken errors (``capfast.access``). ``code`` is a stable slug for APIs and logs."""
+
+    code = "token_invalid"
+
+
+class TokenFormatError(TokenError):
+    """Not a CapToken: malformed or truncated JSON, non-canonical text (escapes, fractions, signs, leading zeros),
+    a duplicate or unknown field, a field outside its grammar, or a Biscuit that cannot be decoded."""
+
+    code = "token_malformed"
+
+
+class TokenTooLargeError(TokenFormatError):
+    """A token (or QR payload) over its size cap, refused before parsing."""
+
+    code = "token_too_large"
+
+
+class UntrustedIssuerError(TokenError):
+    """The token's issuer is not pinned by the verifier (the key embedded in or named by a token is never trusted
+    on its own)."""
+
+    code = "issuer_untrusted"
+
+
+class KeyPurposeError(UntrustedIssuerError):
+    """A key whose cap-key.v1 ``usage`` does not include ``captoken`` (for example a package-signing key) offered
+    as a token issuer key."""
+
+    code = "key_purpose"
+
+
+class TokenSignatureError(TokenError):
+    """The token's signature does not verify under its issuer's pinned key."""
+
+    code = "signature_invalid"
+
+
+class TokenExpiredError(TokenError):
+    """``valid_until`` (plus the leeway) is in the past."""
+
+    code = "token_expired"
+
+
+class TokenNotYetValidError(TokenError):
+    """``not_before`` or ``issued_at`` lies further in the future than the leeway."""
+
+    code = "token_not_yet_valid"
+
+
+class TokenRevokedError(TokenError):
+    """A revocation id of the token is on a signed revocation list of its issuer."""
+
+    code = "token_revoked"
+
+
+class TokenDeniedError(TokenError):
+    """A valid token that does not grant what was asked for (scope, level, audience, role, device)."""
+
+    code = "token_denied"
+
+
+class ScopeNotGrantedError(TokenDeniedError):
+    """No scope of the token covers the required scope (path-segment matching, explicit ``/*``)."""
+
+    code = "scope_not_granted"
+
+
+class CapLevelTooLowError(TokenDeniedError):
+    """The token's capability level is below the required minimum."""
+
+    code = "cap_level_too_low"
+
+
+class AudienceMismatchError(TokenDeniedError):
+    """The token is for another audience (domain)."""
+
+    code = "audience_mismatch"
+
+
+class RoleNotGrantedError(TokenDeniedError):
+    """The token's role does not cover the required role."""
+
+    code = "role_not_granted"
+
+
+class DeviceMismatchError(TokenDeniedError):
+    """The token is bound to another device (or request) than the one presenting it."""
+
+    code = "device_mismatch"
+
+
+class DatalogLimitError(TokenError):
+    """A Biscuit's Datalog evaluation hit a fact or iteration limit (fails closed)."""
+
+    code = "datalog_limit"
+
+
+class TokenReplayError(TokenError):
+    """A one-time token (or holder challenge) that was already redeemed."""
+
+    code = "token_replayed"
+
+
+class HolderProofError(TokenError):
+    """Missing, stale or wrong proof of possession: the challenge was not signed by the token's wallet."""
+
+    code = "holder_proof_invalid"
+
+
+class RevocationListError(TokenError):
+    """A revocation list that is malformed, not signed by the issuer it names, or older than one already seen."""
+
+    code = "revocation_list_invalid"
+
+
+class OnboardingError(CapfastError, ValueError):
+    """Root of the CapQR device-onboarding errors (QR payloads, requests, delivery, redemption)."""
+
+    code = "onboarding_error"
+
+
+class QrPayloadError(OnboardingError):
+    """A QR payload that is oversized, not canonical, of another version, expired, or carries a URL."""
+
+    code = "qr_payload_invalid"

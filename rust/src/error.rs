@@ -42,6 +42,32 @@ pub enum PackageErrorKind {
     DecompressionBomb,
 }
 
+/// Which rule a CapToken broke while being read or checked by the native core (`crate::token`); each kind maps to
+/// its own Python exception class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenErrorKind {
+    /// Not the token wire format: malformed or truncated JSON, non-canonical text, duplicate or unknown field, a
+    /// field value outside its grammar.
+    Format,
+    /// Larger than the size cap (checked before parsing).
+    TooLarge,
+    /// The issuer is not among the pinned issuer keys/wallets.
+    UntrustedIssuer,
+    /// The signature does not verify under the issuer's pinned key.
+    Signature,
+}
+
+impl TokenErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenErrorKind::Format => "format",
+            TokenErrorKind::TooLarge => "too_large",
+            TokenErrorKind::UntrustedIssuer => "untrusted_issuer",
+            TokenErrorKind::Signature => "signature",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A caller passed a value outside the function's contract (wrong length, unknown hash name, index out of range).
@@ -60,6 +86,12 @@ pub enum Error {
     /// A CAP package (ZIP container, blob, index data) violates the format or a safety cap.
     #[error("{message}")]
     Package { kind: PackageErrorKind, message: String },
+    /// A wallet address or key that is malformed (bad hex, wrong EIP-55 checksum).
+    #[error("{0}")]
+    Wallet(String),
+    /// A CapToken that cannot be accepted (see [`TokenErrorKind`]).
+    #[error("{message}")]
+    Token { kind: TokenErrorKind, message: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -72,6 +104,15 @@ impl Error {
     }
     pub fn package(kind: PackageErrorKind, message: impl Into<String>) -> Self {
         Error::Package {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn wallet(message: impl Into<String>) -> Self {
+        Error::Wallet(message.into())
+    }
+    pub fn token(kind: TokenErrorKind, message: impl Into<String>) -> Self {
+        Error::Token {
             kind,
             message: message.into(),
         }

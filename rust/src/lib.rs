@@ -9,6 +9,8 @@ pub mod error;
 pub mod hash;
 pub mod hex;
 pub mod merkle;
+pub mod token;
+pub mod wallet;
 
 #[cfg(feature = "python")]
 mod py;

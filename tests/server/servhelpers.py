@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ISSUER = "https://auth.example.com"
 AUDIENCE = "cap-verifier"
-ALL_SCOPES = "verify:read policy:read policy:write store:publish"
+ALL_SCOPES = "verify:read policy:read policy:write store:publish tokens:verify"
 
 
 class Keys:

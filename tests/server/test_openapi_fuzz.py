@@ -23,9 +23,20 @@ def api_schema(tmp_path_factory) -> Any:
     from servhelpers import Keys
 
     keys = Keys(tmp_path_factory.mktemp("fuzz-rsa"))
+    # CapTokens configured, so /tokens/* and /onboard/* are fuzzed for real (issue 11)
+    from capfast.access import TrustedIssuers
+    from capfast.access.keys import keygen_token_key
+
+    tokdir = tmp_path_factory.mktemp("fuzz-tokens")
+    _, key_path = keygen_token_key(tokdir / "issuer", "fuzz")
+    trusted = TrustedIssuers()
+    trusted.pin_key(key_path)
+    trusted.save(tokdir / "issuers.json")
     # Rate limiting off: the fuzzer sends far more requests than the presets allow from one client.
     app = create_app(load_config(env={}, auth_public_key_pem=str(keys.pem_path),
-                                 state_dir=tmp_path_factory.mktemp("fuzz-state"), rate_limit_enabled=False))
+                                 state_dir=tmp_path_factory.mktemp("fuzz-state"), rate_limit_enabled=False,
+                                 token_issuers=str(tokdir / "issuers.json"), token_audience="example.org",
+                                 onboarding_key=str(key_path)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)

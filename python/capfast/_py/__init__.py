@@ -10,6 +10,7 @@ from capfast._py.cap.pack import cap_pack_files
 from capfast._py.cap.root import cap_root
 from capfast._py.cap.verify import cap_read_blob, cap_verify_blobs
 from capfast._py.cap.zip import zip_entries, zip_write
+from capfast._py.captoken import captoken_parse, captoken_verify_batch
 from capfast._py.commit import (
     commit_csv,
     commit_prove,
@@ -36,6 +37,19 @@ from capfast._py.merkle import (
     merkle_root,
     merkle_verify_consistency,
     merkle_verify_inclusion,
+)
+from capfast._py.wallet import (
+    keccak256,
+    wallet_address,
+    wallet_checksum_address,
+    wallet_generate,
+    wallet_parse_address,
+    wallet_personal_hash,
+    wallet_recover_hash,
+    wallet_recover_message,
+    wallet_recover_messages,
+    wallet_sign_hash,
+    wallet_sign_message,
 )
 
 __all__ = [
@@ -67,4 +81,17 @@ __all__ = [
     "merkle_root",
     "merkle_verify_consistency",
     "merkle_verify_inclusion",
+    "captoken_parse",
+    "captoken_verify_batch",
+    "keccak256",
+    "wallet_address",
+    "wallet_checksum_address",
+    "wallet_generate",
+    "wallet_parse_address",
+    "wallet_personal_hash",
+    "wallet_recover_hash",
+    "wallet_recover_message",
+    "wallet_recover_messages",
+    "wallet_sign_hash",
+    "wallet_sign_message",
 ]

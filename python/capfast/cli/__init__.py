@@ -47,6 +47,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "project",
     "serve",
     "update",
+    "token",
+    "qr",
 )
 
 

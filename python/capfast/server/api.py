@@ -64,6 +64,7 @@ class AppState:
     verify_cache: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     cache_hits: int = 0
     cache_misses: int = 0
+    tokens: Any = None  # capfast.server.routes.tokens.TokenService, created on first use
 
 
 def state_of(request: Request) -> AppState:

@@ -1,7 +1,7 @@
 """The ASGI application factory behind ``cap serve`` (Starlette; run by uvicorn). It only assembles:
 
 * middleware (:mod:`capfast.server.middleware`), outermost first: request log + metrics → rate limiter;
-* routes (:mod:`capfast.server.routes`: verifier, policy, store; each protected route authenticates with
+* routes (:mod:`capfast.server.routes`: verifier, policy, store, tokens; each protected route authenticates with
   :mod:`capfast.server.auth` before doing any work, through :func:`capfast.server.api.require`);
 * exception handlers (:mod:`capfast.server.api`): every error is a JSON body ``{"error": <code>, "message": <text>[,
   "details": {...}]}`` (the 429 body is the seed's ``{"error": "Too many requests. Please retry after N seconds.",
@@ -25,7 +25,7 @@ from capfast.server.metrics import Metrics
 from capfast.server.middleware import ObservabilityMiddleware, RateLimitMiddleware
 from capfast.server.openapi import openapi_route
 from capfast.server.ratelimit import MemoryLimiter, RedisLimiter
-from capfast.server.routes import policy, store, verifier
+from capfast.server.routes import policy, store, tokens, verifier
 from capfast.server.storage import Storage, open_storage
 
 __all__ = ["create_app"]
@@ -42,7 +42,7 @@ def create_app(config: ServerConfig | None = None, *, storage: Storage | None = 
     limiter: Any = RedisLimiter(config.redis_url) if config.redis_url else MemoryLimiter()
     state = AppState(config=config, storage=storage or open_storage(config.db_url), auth=Authenticator(config),
                      metrics=Metrics(), limiter=limiter, blob_dir=blob_dir, upload_dir=upload_dir)
-    routes: list[Route] = [*verifier.ROUTES, *policy.ROUTES, *store.ROUTES, openapi_route()]
+    routes: list[Route] = [*verifier.ROUTES, *policy.ROUTES, *store.ROUTES, *tokens.ROUTES, openapi_route()]
     app = Starlette(routes=routes, exception_handlers=dict(EXCEPTION_HANDLERS))
     app.state.cap = state
     app.add_middleware(RateLimitMiddleware, state=state)

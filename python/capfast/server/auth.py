@@ -52,6 +52,7 @@ SCOPES = {
     "policy_read": "policy:read",
     "policy_write": "policy:write",
     "store_publish": "store:publish",
+    "tokens_verify": "tokens:verify",
 }
 
 

@@ -89,6 +89,13 @@ class ServerConfig:
     max_upload_bytes: int = 100 * 1000 * 1000
     max_json_bytes: int = 1 << 20
     store_publishers: dict[str, str] = field(default_factory=dict)
+    # CapTokens (issue 11): pinned issuers (captoken-issuers.v1), the domain this server serves, an optional signed
+    # revocation list, and the token key that signs one-time onboarding tokens.
+    token_issuers: str = ""
+    token_audience: str = ""
+    token_revocations: str = ""
+    onboarding_key: str = ""
+    rate_onboard: RateSpec = RateSpec(60, 30)
 
     @property
     def auth_configured(self) -> bool:
@@ -118,6 +125,9 @@ _ENV = {
     "CAP_REDIS_URL": "redis_url", "CAP_RATE_LIMIT_FAIL_OPEN": "rate_limit_fail_open",
     "CAP_TRUSTED_PROXIES": "trusted_proxies", "CAP_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "CAP_MAX_JSON_BYTES": "max_json_bytes", "CAP_STORE_PUBLISHERS": "store_publishers",
+    "CAP_TOKEN_ISSUERS": "token_issuers", "CAP_TOKEN_AUDIENCE": "token_audience",
+    "CAP_TOKEN_REVOCATIONS": "token_revocations", "CAP_ONBOARDING_KEY": "onboarding_key",
+    "CAP_RATE_LIMIT_ONBOARD": "rate_onboard",
 }
 
 
@@ -126,7 +136,7 @@ def _coerce(name: str, value: Any) -> Any:
     try:
         if name == "state_dir":
             return Path(value)
-        if name in ("rate_verify", "rate_policy_v2", "rate_global", "rate_store"):
+        if name in ("rate_verify", "rate_policy_v2", "rate_global", "rate_store", "rate_onboard"):
             return value if isinstance(value, RateSpec) else RateSpec.parse(value, name)
         if name in ("rate_limit_enabled", "rate_limit_fail_open"):
             if isinstance(value, bool):

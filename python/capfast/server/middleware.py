@@ -79,6 +79,10 @@ class RateLimitMiddleware:
             return "verify", c.rate_verify
         if method == "POST" and path == "/policy/v2/compile":
             return "policy_v2", c.rate_policy_v2
+        if method == "POST" and path == "/tokens/verify":
+            return "verify", c.rate_verify
+        if method == "POST" and path.startswith("/onboard/"):
+            return "onboard", c.rate_onboard
         if method in ("GET", "HEAD") and path.startswith("/store/"):
             return "store", c.rate_store
         return "global", c.rate_global

@@ -50,6 +50,33 @@ def openapi_document() -> dict[str, Any]:
                 "PolicyV2CompileRequest": {"type": "object", "required": ["policy"], "properties": {
                     "policy": {"type": "object"}, "persist": {"type": "boolean"},
                     "lint_mode": {"enum": ["strict", "relaxed"]}}},
+                "TokenVerifyRequest": {"type": "object", "required": ["token"], "additionalProperties": False,
+                                       "properties": {
+                                           "token": {"type": "string", "maxLength": 16384,
+                                                     "description": "a JSON CapToken or a Biscuit (base64url)"},
+                                           "required_scope": {"type": "string", "maxLength": 256},
+                                           "min_cap_level": {"type": "integer", "minimum": 0, "maximum": 100},
+                                           "role": {"type": "string", "maxLength": 256},
+                                           "device": {"type": "string", "maxLength": 256}}},
+                "TokenVerifyResponse": {"type": "object", "required": ["valid"], "properties": {
+                    "valid": {"type": "boolean"}, "error": {"type": "string"}, "message": {"type": "string"},
+                    "claims": {"type": "object"}, "encoding": {"enum": ["json", "biscuit"]}}},
+                "OnboardDeviceRequest": {"type": "object", "required": ["qr"], "additionalProperties": False,
+                                         "properties": {"qr": {"type": "string", "maxLength": 3000,
+                                                               "description": "the device's CQR1: request"}}},
+                "OnboardDecision": {"type": "object", "required": ["qr", "token"], "additionalProperties": False,
+                                    "properties": {"qr": {"type": "string", "maxLength": 3000},
+                                                   "token": {"type": "string", "maxLength": 16384,
+                                                             "description": "the approving app's own CapToken"}}},
+                "OnboardTokenRequest": {"type": "object", "required": ["grant_type", "device_code"],
+                                        "additionalProperties": False, "properties": {
+                                            "grant_type": {"const": "urn:ietf:params:oauth:grant-type:device_code"},
+                                            "device_code": {"type": "string", "maxLength": 64}}},
+                "OnboardRedeemRequest": {"type": "object", "required": ["token", "verifier", "device"],
+                                         "additionalProperties": False, "properties": {
+                                             "token": {"type": "string", "maxLength": 8192},
+                                             "verifier": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                                             "device": {"type": "string", "maxLength": 128}}},
                 "DeltaRequest": {"type": "object", "required": ["root"], "properties": {
                     "root": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
                     "have_root": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
@@ -104,6 +131,41 @@ def openapi_document() -> dict[str, Any]:
             "/store/delta": {"post": {"summary": "blob hashes missing for a client",
                                       "requestBody": _json({"$ref": "#/components/schemas/DeltaRequest"}),
                                       "responses": {**ok, "400": _err("bad request"), "404": _err("unknown root")}}},
+            "/tokens/verify": {"post": {
+                "summary": "verify a CapToken (JSON or Biscuit) for a scope, level, role and device", "security": sec,
+                "requestBody": _json({"$ref": "#/components/schemas/TokenVerifyRequest"}),
+                "responses": {"200": {"description": "verdict (valid or the refusal code)", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/TokenVerifyResponse"}}}},
+                    **_STD, "503": _err("CapTokens not configured")}}},
+            "/onboard/device": {"post": {
+                "summary": "device authorization (RFC 8628 style): register a CapQR request, get a device_code",
+                "requestBody": _json({"$ref": "#/components/schemas/OnboardDeviceRequest"}),
+                "responses": {**ok, "400": _err("bad or expired request"), "409": _err("already registered"),
+                              "413": _err("body too large"), "429": _STD["429"]}}},
+            "/onboard/approve": {"post": {
+                "summary": "the app approves a request with its own CapToken; a one-time token is sealed to the device",
+                "requestBody": _json({"$ref": "#/components/schemas/OnboardDecision"}),
+                "responses": {**ok, "400": _err("bad request"), "403": _err("the app's token does not cover it"),
+                              "404": _err("unknown request"), "409": _err("already decided"),
+                              "413": _err("body too large"), "429": _STD["429"]}}},
+            "/onboard/deny": {"post": {
+                "summary": "the app denies a request",
+                "requestBody": _json({"$ref": "#/components/schemas/OnboardDecision"}),
+                "responses": {**ok, "400": _err("bad request"), "403": _err("invalid app token"),
+                              "404": _err("unknown request"), "409": _err("already decided"),
+                              "413": _err("body too large"), "429": _STD["429"]}}},
+            "/onboard/token": {"post": {
+                "summary": "the device polls: authorization_pending, slow_down, expired_token, access_denied or the "
+                           "sealed answer",
+                "requestBody": _json({"$ref": "#/components/schemas/OnboardTokenRequest"}),
+                "responses": {**ok, "400": _err("pending, slow_down, expired, denied or bad request"),
+                              "413": _err("body too large"), "429": _STD["429"]}}},
+            "/onboard/redeem": {"post": {
+                "summary": "redeem a one-time token once (atomic); refusals are audited as misuse",
+                "requestBody": _json({"$ref": "#/components/schemas/OnboardRedeemRequest"}),
+                "responses": {**ok, "400": _err("bad request"), "403": _err("refused"),
+                              "409": _err("already redeemed"), "413": _err("body too large"),
+                              "429": _STD["429"]}}},
             "/store/blobs/{sha256}": {"get": {"summary": "a zstd blob by hash (Range supported)",
                                               "parameters": [{"name": "sha256", "in": "path", "required": True,
                                                               "schema": {"type": "string"}}],

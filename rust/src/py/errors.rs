@@ -18,6 +18,11 @@ pyo3::import_exception!(capfast.errors, InvalidHashError);
 pyo3::import_exception!(capfast.errors, MissingEntryError);
 pyo3::import_exception!(capfast.errors, BlobMismatchError);
 pyo3::import_exception!(capfast.errors, DecompressionBombError);
+pyo3::import_exception!(capfast.errors, WalletError);
+pyo3::import_exception!(capfast.errors, TokenFormatError);
+pyo3::import_exception!(capfast.errors, TokenTooLargeError);
+pyo3::import_exception!(capfast.errors, UntrustedIssuerError);
+pyo3::import_exception!(capfast.errors, TokenSignatureError);
 
 impl From<Error> for PyErr {
     fn from(err: Error) -> PyErr {
@@ -35,6 +40,16 @@ impl From<Error> for PyErr {
                     K::MissingEntry => MissingEntryError::new_err(message),
                     K::BlobMismatch => BlobMismatchError::new_err(message),
                     K::DecompressionBomb => DecompressionBombError::new_err(message),
+                }
+            }
+            Error::Wallet(msg) => WalletError::new_err(msg),
+            Error::Token { kind, message } => {
+                use crate::error::TokenErrorKind as T;
+                match kind {
+                    T::Format => TokenFormatError::new_err(message),
+                    T::TooLarge => TokenTooLargeError::new_err(message),
+                    T::UntrustedIssuer => UntrustedIssuerError::new_err(message),
+                    T::Signature => TokenSignatureError::new_err(message),
                 }
             }
             Error::Io(e) => os_error(&e, None),

@@ -6,6 +6,8 @@ mod commit;
 mod ed25519;
 mod errors;
 mod merkle;
+mod token;
+mod wallet;
 
 use pyo3::prelude::*;
 
@@ -34,5 +36,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     commit::register(m)?;
     cap::register(m)?;
     ed25519::register(m)?;
+    wallet::register(m)?;
+    token::register(m)?;
     Ok(())
 }
