@@ -170,7 +170,7 @@ class Claims:
         get = data.get
         for name in TOKEN_FIELDS:
             value = get(name)
-            object.__setattr__(obj, name, tuple(value) if name == "scope" else value)
+            object.__setattr__(obj, name, tuple(value or ()) if name == "scope" else value)
         return obj
 
     def replace(self, **changes: Any) -> Claims:
