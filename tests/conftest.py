@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 import capfast
+from shared_vectors import REPO, SHARED, VECTORS, missing_message
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-VECTORS = SHARED / "vectors"
+__all__ = ["REPO", "SHARED", "VECTORS"]
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -49,5 +48,5 @@ def py_core():
 @pytest.fixture(scope="session")
 def vectors() -> Path:
     if not VECTORS.is_dir():
-        pytest.fail(f"published test vectors not found at {VECTORS} (CI clones ../shared beside the repo)")
+        pytest.fail(missing_message(VECTORS))
     return VECTORS
