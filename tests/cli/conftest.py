@@ -41,9 +41,11 @@ def cap_exe() -> Path:
 
 @pytest.fixture
 def cap(cap_exe: Path, tmp_path: Path):
-    """``cap(*args, cwd=tmp_path)`` runs the console script; CAPFAST_BACKEND is inherited from the test run."""
+    """``cap(*args, cwd=tmp_path, timeout=300)`` runs the console script; CAPFAST_BACKEND is inherited from the test
+    run; a command still running after ``timeout`` seconds fails the test (``subprocess.TimeoutExpired``)."""
 
-    def run(*args: str | os.PathLike[str], cwd: Path | None = None, input: str | None = None) -> Result:
+    def run(*args: str | os.PathLike[str], cwd: Path | None = None, input: str | None = None,
+            timeout: float = 300) -> Result:
         proc = subprocess.run(
             [str(cap_exe), *map(str, args)],
             cwd=cwd or tmp_path,
@@ -52,7 +54,7 @@ def cap(cap_exe: Path, tmp_path: Path):
             encoding="utf-8",
             env=dict(os.environ),
             input=input,
-            timeout=300,
+            timeout=timeout,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 

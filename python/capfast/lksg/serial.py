@@ -6,7 +6,10 @@
 * :func:`sha3_hex` — ``"0x"`` + SHA3-256 hex, the digest cap-agent writes for manifests, proofs and policies;
 * :func:`load_yaml` — YAML read the way cap-agent's serde_yaml 0.9 (YAML 1.2) reads it: only ``true``/``false``
   are booleans (``yes``/``no``/``on``/``off`` stay strings), timestamps and floats stay strings, and integers keep
-  their source text (:class:`YamlInt`) so a string field written ``version: 1`` reads as ``"1"``.
+  their source text (:class:`YamlInt`) so a string field written ``version: 1`` reads as ``"1"``. Hostile input is
+  bounded before anything is built or walked: at most :data:`MAX_YAML_BYTES`, nesting at most :data:`MAX_DEPTH`, and
+  **no anchors or aliases** (``&a``/``*a``): an alias shares a node, so ten levels of ten aliases make a few hundred
+  bytes describe 10^10 values (the "billion laughs"). Policy files never need them; serde_yaml would expand them.
 
 Untrusted JSON is read with :mod:`capfast.strict_json`, never here.
 """
@@ -20,10 +23,12 @@ from typing import Any
 
 import yaml
 
-__all__ = ["MAX_DEPTH", "YamlInt", "compact", "load_yaml", "plain", "pretty", "sha3_hex"]
+__all__ = ["MAX_DEPTH", "MAX_YAML_BYTES", "YamlInt", "compact", "load_yaml", "plain", "pretty", "sha3_hex"]
 
 #: Deepest nesting a YAML document may have.
 MAX_DEPTH = 64
+#: Largest YAML document :func:`load_yaml` parses.
+MAX_YAML_BYTES = 1 << 20
 
 
 class _Reject(ValueError):
@@ -72,7 +77,29 @@ class YamlInt(int):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema implicit typing for plain scalars (see module doc)."""
+    """SafeLoader with YAML 1.2 core-schema implicit typing for plain scalars (see module doc); the composer refuses
+    anchors, aliases and nesting deeper than :data:`MAX_DEPTH` before any object is constructed."""
+
+    _nesting = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, f"anchors and aliases are not allowed (*{event.anchor}): they can expand exponentially",
+                event.start_mark)
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"anchors and aliases are not allowed (&{anchor}): write the value out instead",
+                event.start_mark)
+        self._nesting += 1
+        try:
+            if self._nesting > MAX_DEPTH + 1:
+                raise yaml.composer.ComposerError(None, None, f"nesting deeper than {MAX_DEPTH}", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._nesting -= 1
 
 
 _Loader.yaml_implicit_resolvers = {}
@@ -109,6 +136,8 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
 
 def load_yaml(data: bytes | str, what: str, error: type[Exception]) -> Any:
     """Parse one YAML document with the string-preserving loader; failures raise ``error``."""
+    if len(data.encode("utf-8") if isinstance(data, str) else data) > MAX_YAML_BYTES:
+        raise error(f"{what} is larger than {MAX_YAML_BYTES} bytes")
     try:
         text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
         value = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader subclass
