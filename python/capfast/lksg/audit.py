@@ -9,11 +9,19 @@ line with the fields, in this order, ``seq`` (1, 2, 3 … continuing across runs
 (plain UTF-8 byte concatenation, no separators) and ``prev_digest`` is the previous entry's ``digest``, or
 ``"0x"`` + 64 zeros for the first entry. Blank lines are ignored.
 
+Reading is strict so that two parsers cannot read one file differently: a line holding a carriage return (CRLF
+endings), duplicate keys anywhere, ``NaN``/``Infinity``, lone surrogates or ``details`` nested deeper than
+64 make the entry malformed (the one strict JSON reader, :mod:`capfast.strict_json`).
+
 :class:`AuditLog` appends entries (fsync after each, an exclusive ``flock`` so concurrent writers cannot fork
 the chain); :func:`verify_audit_log` checks a whole file and pinpoints the first modified, reordered, deleted or
-malformed entry. Unlike cap-agent we also require ``seq`` to start at 1 and grow by exactly one. Removing
-entries from the *end* of a log cannot be detected from the file alone: compare the tip with an anchored value
-(``expected_tip=``/``expected_count=``, e.g. a manifest's ``audit.tail_digest``).
+malformed entry. Unlike cap-agent we also require ``seq`` to start at 1 and grow by exactly one.
+
+**What a chain cannot show by itself**: entries removed from the *end*, or a whole log rewritten and re-hashed,
+leave a valid chain. Only an anchor recorded elsewhere catches them: ``expected_tip=``/``expected_count=`` (the
+log must end there) or, with ``allow_growth=True``, an anchor the log must still contain as a prefix, such as a
+manifest's ``audit.tail_digest``/``events_count`` taken before later events were appended. A report without an
+anchor says so (``anchored=False``). The transparency ledger replaces this prefix check with consistency proofs.
 
 Floats in ``details`` are written by Python's ``json`` and would be formatted differently by cap-agent's Rust
 serializer for some values (``1e+21`` vs ``1e21``); none of cap-agent's events carries a float.
@@ -39,6 +47,7 @@ from capfast.errors import AuditLogError
 __all__ = [
     "GENESIS_DIGEST",
     "MAX_LINE_BYTES",
+    "UNANCHORED_NOTE",
     "AuditEntry",
     "AuditLog",
     "AuditReport",
@@ -50,6 +59,12 @@ __all__ = [
 GENESIS_DIGEST = "0x" + "00" * 32
 #: Longest line we write or read (a bound against hostile files; cap-agent's lines are a few hundred bytes).
 MAX_LINE_BYTES = 1 << 20
+
+#: What an ``ok`` without an anchor does not cover (printed by ``cap audit verify``).
+UNANCHORED_NOTE = (
+    "not anchored: entries removed from the end, or the whole log rewritten and re-hashed, cannot be detected "
+    "from the file alone; check it against an anchor (--expect-tip/--expect-count, or --manifest)"
+)
 
 _FIELDS = ("seq", "ts", "event", "details", "prev_digest", "digest")
 _DIGEST = re.compile(r"0x[0-9a-f]{64}")
@@ -65,7 +80,11 @@ def _details_json(details: Any) -> str:
 def compute_digest(seq: int, ts: str, event: str, details: Any, prev_digest: str) -> str:
     """The §6.1 digest of one entry: ``"0x" + hex(SHA3-256(decimal(seq) ‖ ts ‖ event ‖ json ‖ prev_digest))``."""
     material = f"{seq}{ts}{event}{_details_json(details)}{prev_digest}"
-    return "0x" + hashlib.sha3_256(material.encode("utf-8")).hexdigest()
+    try:
+        raw = material.encode("utf-8")
+    except UnicodeEncodeError:
+        raise AuditLogError("audit entry contains a lone surrogate (not encodable as UTF-8)") from None
+    return "0x" + hashlib.sha3_256(raw).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -96,9 +115,15 @@ class AuditEntry:
         return compute_digest(self.seq, self.ts, self.event, self.details, self.prev_digest)
 
 
-def _parse_entry(text: str) -> AuditEntry:
-    """Parse one non-blank line, or raise ``ValueError`` naming what is wrong with it."""
-    obj = strict_json.loads(text, what="entry", error=ValueError, max_bytes=MAX_LINE_BYTES)
+def _parse_entry(raw: bytes | str) -> AuditEntry:
+    """Parse one non-blank line (with or without its ``\n``), or raise ``ValueError`` naming what is wrong."""
+    text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+    if text.endswith("\n"):
+        text = text[:-1]
+    if "\r" in text:
+        raise ValueError("it contains a carriage return (CRLF line endings are not allowed)")
+    # Duplicate keys, NaN/Infinity, lone surrogates, overflowing numbers and nesting deeper than 64 are errors.
+    obj = strict_json.loads(text, what="the entry", error=ValueError, max_bytes=MAX_LINE_BYTES)
     if not isinstance(obj, dict):
         raise ValueError(f"a JSON {type(obj).__name__}, not an object")
     missing = [f for f in _FIELDS if f not in obj]
@@ -116,7 +141,12 @@ def _parse_entry(text: str) -> AuditEntry:
     for name in ("prev_digest", "digest"):
         if not _DIGEST.fullmatch(obj[name]):
             raise ValueError(f"{name} {obj[name][:80]!r} is not '0x' followed by 64 lowercase hex digits")
-    return AuditEntry(seq, obj["ts"], obj["event"], obj["details"], obj["prev_digest"], obj["digest"])
+    entry = AuditEntry(seq, obj["ts"], obj["event"], obj["details"], obj["prev_digest"], obj["digest"])
+    try:
+        f"{entry.ts}{entry.event}{_details_json(entry.details)}".encode()
+    except UnicodeEncodeError:
+        raise ValueError("it contains a lone surrogate (\\ud800-\\udfff escape without its pair)") from None
+    return entry
 
 
 class AuditLog:
@@ -198,9 +228,9 @@ def _tail_entry(fh: IO[bytes]) -> AuditEntry | None:
             "the last line is incomplete (no trailing newline): a write was interrupted; "
             "repair or move the file before appending"
         )
-    last = stripped[stripped.rfind(b"\n") + 1 :]
+    last = buf[buf.rfind(b"\n", 0, len(stripped)) + 1 :]
     try:
-        entry = _parse_entry(last.decode("utf-8"))
+        entry = _parse_entry(last.strip(b" \t\n"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise AuditLogError(f"the last entry is malformed: {exc}") from None
     if entry.expected_digest() != entry.digest:
@@ -219,7 +249,8 @@ class AuditReport:
     ``problem`` is one of ``"malformed"``, ``"incomplete tail"`` (a torn last line), ``"modified"``,
     ``"deleted"``, ``"reordered"``, ``"broken link"``, ``"seq"``, ``"tip mismatch"``;
     ``line`` is the 1-based physical line of the first bad entry and ``seq`` its
-    ``seq`` when readable.
+    ``seq`` when readable. ``anchored`` says whether an anchor was checked: without one, ``ok`` cannot cover
+    entries removed from the end or a rewritten log (:data:`UNANCHORED_NOTE`).
     """
 
     ok: bool
@@ -231,6 +262,7 @@ class AuditReport:
     line: int | None = None
     seq: int | None = None
     message: str | None = None
+    anchored: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -244,6 +276,8 @@ class AuditReport:
             "line": self.line,
             "seq": self.seq,
             "message": self.message,
+            "anchored": self.anchored,
+            "note": None if self.anchored or not self.ok else UNANCHORED_NOTE,
         }
 
 
@@ -266,10 +300,10 @@ def _find_seq_after(fh: IO[bytes], wanted: int, first_line: int) -> int | None:
     for line_no, raw in _lines(fh):
         if raw is None:
             return None
-        if line_no <= first_line or not raw.strip():
+        if line_no <= first_line or not raw.strip(b" \t\n"):
             continue
         try:
-            entry = _parse_entry(raw.decode("utf-8"))
+            entry = _parse_entry(raw)
         except (UnicodeDecodeError, ValueError):
             continue
         if entry.seq == wanted:
@@ -278,7 +312,11 @@ def _find_seq_after(fh: IO[bytes], wanted: int, first_line: int) -> int | None:
 
 
 def verify_audit_log(
-    path: str | os.PathLike[str], *, expected_tip: str | None = None, expected_count: int | None = None
+    path: str | os.PathLike[str],
+    *,
+    expected_tip: str | None = None,
+    expected_count: int | None = None,
+    allow_growth: bool = False,
 ) -> AuditReport:
     """Check every entry of a §6.1 log and report the first problem.
 
@@ -287,20 +325,27 @@ def verify_audit_log(
     and ``prev_digest`` the previous digest, starting at the genesis value. A gap whose missing entry appears
     later is ``reordered``, one whose missing entry is nowhere is ``deleted``, an intact link with a wrong
     ``seq`` is ``seq``, a wrong link with the right ``seq`` is ``broken link`` (this entry's ``prev_digest``, or
-    the previous entry, was rewritten and re-hashed). ``expected_tip``/``expected_count`` (e.g. from a manifest)
-    also catch entries removed from the end. A missing file raises ``FileNotFoundError``.
+    the previous entry, was rewritten and re-hashed).
+
+    The anchor ``expected_tip``/``expected_count`` catches entries removed from the end and rewrites made after
+    it was taken: by default the log must end exactly there; with ``allow_growth`` the log may have grown since,
+    and the entry number ``expected_count`` must have the digest ``expected_tip`` (a prefix check: the chain fixes
+    every entry before it). A failed anchor is ``tip mismatch``. A missing file raises ``FileNotFoundError``.
     """
     name = os.fspath(path)
     count, last_seq, tip = 0, 0, GENESIS_DIGEST
+    anchored = expected_tip is not None or expected_count is not None
+    anchor_digest: str | None = None  # the digest of entry ``expected_count`` (allow_growth)
+    tip_seen = False  # allow_growth with a tip but no count: some entry has that digest
 
     def fail(problem: str, line: int | None, seq: int | None, message: str) -> AuditReport:
-        return AuditReport(False, name, count, last_seq, tip, problem, line, seq, message)
+        return AuditReport(False, name, count, last_seq, tip, problem, line, seq, message, anchored)
 
     with open(path, "rb") as fh:
         for line_no, raw in _lines(fh):
             if raw is None:
                 return fail("malformed", line_no, None, f"line {line_no} is longer than {MAX_LINE_BYTES} bytes")
-            if not raw.strip():
+            if not raw.strip(b" \t\n"):
                 continue
             if not raw.endswith(b"\n"):
                 return fail(
@@ -310,7 +355,7 @@ def verify_audit_log(
                     f"line {line_no} is incomplete (no trailing newline): an append was interrupted",
                 )
             try:
-                entry = _parse_entry(raw.decode("utf-8"))
+                entry = _parse_entry(raw)
             except UnicodeDecodeError:
                 return fail("malformed", line_no, None, f"line {line_no} is not valid UTF-8")
             except ValueError as exc:
@@ -373,6 +418,20 @@ def verify_audit_log(
                     "seq field itself was rewritten)",
                 )
             count, last_seq, tip = count + 1, entry.seq, entry.digest
+            if count == expected_count:
+                anchor_digest = tip
+            tip_seen = tip_seen or tip == expected_tip
+    if allow_growth:
+        if expected_count is not None and count < expected_count:
+            return fail("tip mismatch", None, None, f"the log has {count} entries, fewer than the {expected_count} "
+                        "the anchor records (entries removed from the end, or an older copy of the log)")
+        if expected_tip is not None and expected_count is not None and anchor_digest != expected_tip:
+            return fail("tip mismatch", None, expected_count, f"entry {expected_count} has digest {anchor_digest}, "
+                        f"the anchor says {expected_tip}: the log was rewritten after the anchor was taken")
+        if expected_tip is not None and expected_count is None and not tip_seen:
+            return fail("tip mismatch", None, None, f"no entry has the anchored digest {expected_tip}: the log was "
+                        "rewritten or truncated after the anchor was taken")
+        return AuditReport(True, name, count, last_seq, tip, anchored=anchored)
     if expected_count is not None and expected_count != count:
         return fail(
             "tip mismatch", None, None, f"the log has {count} entries, the anchor says {expected_count}"
@@ -384,4 +443,4 @@ def verify_audit_log(
             None,
             f"the log ends at digest {tip}, the anchor says {expected_tip} (entries removed from the end?)",
         )
-    return AuditReport(True, name, count, last_seq, tip)
+    return AuditReport(True, name, count, last_seq, tip, anchored=anchored)
