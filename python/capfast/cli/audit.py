@@ -95,8 +95,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def _manifest_anchor(path: Path) -> tuple[str, int]:
     """``(tail_digest, events_count)`` of a compliance manifest's ``audit`` block."""
-    from capfast.errors import ComplianceManifestError
     from capfast._io import read_bounded
+    from capfast.errors import ComplianceManifestError
     from capfast.lksg.manifest import MAX_MANIFEST_BYTES, parse_manifest
 
     m = parse_manifest(read_bounded(path, MAX_MANIFEST_BYTES, "manifest", ComplianceManifestError), str(path))
