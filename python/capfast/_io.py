@@ -24,7 +24,8 @@ try:  # POSIX
 except ImportError:  # Windows
     _fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LockBusyError", "atomic_write", "atomic_writer", "fsync_dir", "locked", "read_bounded", "read_limited"]
+__all__ = ["LockBusyError", "atomic_write", "atomic_writer", "fault_point", "fsync_dir", "locked", "read_bounded",
+           "read_limited", "remove_stale_temps"]
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:
@@ -171,3 +172,52 @@ def locked(fh: IO[bytes], *, blocking: bool = True) -> Iterator[None]:
         yield
     finally:
         _at_lock_offset(msvcrt.LK_UNLCK)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temps(directory: str | os.PathLike[str], prefix: str, suffix: str = "") -> list[str]:
+    """Remove what crashed writers left behind: entries of ``directory`` named ``<prefix><pid>-…<suffix>`` whose
+    process no longer exists (files or whole staging directories). A writer creates its temp name with its own pid
+    after ``prefix``, so a live writer's temp file is never touched. Returns the names removed."""
+    import shutil
+
+    removed: list[str] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(prefix) or not name.endswith(suffix):
+            continue
+        pid_text = name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+            continue
+        path = os.path.join(directory, name)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
+def fault_point(point: str) -> None:
+    """Crash tests only: ``CAPFAST_FAULT=<point>`` kills this process with SIGKILL when it reaches ``point``."""
+    if os.environ.get("CAPFAST_FAULT") == point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -10,12 +10,21 @@ five ``_cap/`` files and referenced ``blobs/<hash>.zst``), the canonical CBOR, m
 collision-free index paths, and the root. :meth:`Package.verify` then needs a **given or pinned** publisher key (the
 embedded key is only reported); ``full=True`` decompresses every blob and checks its size and SHA-256.
 :meth:`Package.extract` verifies fully first, writes into a fresh staging directory beside the target and renames it
-into place, so nothing is ever written outside the target and a failure leaves nothing behind.
+into place, so nothing is ever written outside the target and a failure leaves nothing behind. Before anything is
+decompressed it plans the write from the index: the number of paths, the total bytes to write (one blob listed
+under many paths is written many times, so caps on unique blobs do not bound it) and the free space of the target's
+file system are checked against :class:`Limits`; every file written is bounded by and checked against its
+declared size.
+
+The index fields ``size``, ``compressed_size``, ``compression`` and ``mime`` are **not** covered by the signed root
+(spec §7.2 hashes paths and content hashes only): sizes are enforced when a blob is decompressed (``verify --full``,
+``extract``), and ``mime`` is advisory metadata that a tamperer may change without breaking the signature.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -28,12 +37,13 @@ from typing import Any
 
 from capfast import ed25519
 from capfast._backend import core
-from capfast._io import fsync_dir
+from capfast._io import fault_point, fsync_dir, remove_stale_temps
 from capfast.cap.index import FileEntry, Index, guess_mime
 from capfast.cap.manifest import Manifest
 from capfast.cap.paths import check_vpath
 from capfast.errors import (
     BlobMismatchError,
+    DecompressionBombError,
     InvalidArgumentError,
     ManifestError,
     MissingEntryError,
@@ -66,6 +76,11 @@ class Limits:
     max_total: int = 4 << 30
     max_ratio: int = 10_000
     window_log_max: int = 25
+    #: extract: total bytes written (every path counts, also paths sharing one blob) and number of files
+    max_extract_bytes: int = 4 << 30
+    max_extract_files: int = 100_000
+    #: extract: free space left on the target's file system after the write
+    min_free_after_extract: int = 64 << 20
 
     def blob_kwargs(self) -> dict[str, int]:
         return {"max_blob": self.max_blob, "max_total": self.max_total, "max_ratio": self.max_ratio,
@@ -183,10 +198,13 @@ def build(cap_toml: str | os.PathLike[str], secret_key: bytes, out: str | os.Pat
     zip_entries.extend((f"blobs/{h}.zst", blobs[h]) for h in sorted(blobs))
     target = Path(out)
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    # A build killed earlier (even SIGKILL) left its temp file: remove those whose process is gone.
+    remove_stale_temps(directory, f".{target.name}.build-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
         size = core.zip_write(tmp, zip_entries)
+        fault_point("build_before_rename")
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o644)
@@ -346,10 +364,32 @@ class Package:
         return core.cap_read_blob(str(self.path), (entry.hash, offset, csize, crc, entry.size),
                                   **self.limits.blob_kwargs())
 
+    def plan_extract(self, directory: str | os.PathLike[str] = ".") -> tuple[int, int]:
+        """``(files, bytes)`` an extraction would write, refused (before anything is decompressed) when over
+        :attr:`Limits.max_extract_files` / :attr:`Limits.max_extract_bytes` (:class:`DecompressionBombError`) or
+        when ``directory``'s file system would keep less than :attr:`Limits.min_free_after_extract` free
+        (``OSError`` ENOSPC). Sizes are the declared ones; the writes are held to them."""
+        lim = self.limits
+        files = len(self.index.files)
+        if files > lim.max_extract_files:
+            raise DecompressionBombError(f"extracting would create {files} files, over the cap of "
+                                         f"{lim.max_extract_files} (--max-files)")
+        total = sum(e.size for e in self.index.files.values())
+        if total > lim.max_extract_bytes:
+            unique = sum(e.size for e in self._unique.values())
+            raise DecompressionBombError(
+                f"extracting would write {total} bytes ({files} files from {unique} bytes of unique content), over "
+                f"the cap of {lim.max_extract_bytes} bytes (--max-bytes)")
+        free = shutil.disk_usage(directory).free
+        if total + lim.min_free_after_extract > free:
+            raise OSError(errno.ENOSPC, f"not enough free space in {directory}: extracting needs {total} bytes and "
+                          f"leaves at least {lim.min_free_after_extract} free, {free} bytes are available")
+        return files, total
+
     def extract(self, out_dir: str | os.PathLike[str], public_key: bytes | None = None, *,
                 trust_store: Any = None) -> VerifyResult:
-        """Verify fully, then materialise every virtual file under ``out_dir`` (which must not exist or be empty)."""
-        result = self.verify(public_key, trust_store=trust_store, full=True)
+        """Check the write plan (:meth:`plan_extract`), verify fully, then materialise every virtual file under
+        ``out_dir`` (which must not exist or be empty)."""
         target = Path(out_dir)
         if target.is_symlink():
             raise UnsafePathError(f"{target} is a symlink")
@@ -357,13 +397,19 @@ class Package:
             raise FileExistsError(f"{target} exists and is not an empty directory")
         parent = target.parent if str(target.parent) else Path(".")
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-", dir=parent))
+        self.plan_extract(parent)
+        result = self.verify(public_key, trust_store=trust_store, full=True)
+        remove_stale_temps(parent, f".{target.name}.extract-")
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-{os.getpid()}-", dir=parent))
         try:
             by_hash: dict[str, list[str]] = {}
             for vpath, entry in self.index.files.items():
                 by_hash.setdefault(entry.hash, []).append(vpath)
             for vpaths in by_hash.values():
                 data = self.read_file(vpaths[0])
+                declared = self.index.files[vpaths[0]].size
+                if len(data) != declared:  # the core bounds decoding by the declared size; check it was met
+                    raise BlobMismatchError(f"{vpaths[0]}: {len(data)} bytes, the index declares {declared}")
                 for vpath in vpaths:
                     _write_new(staging, vpath, data)
             fsync_dir(staging)

@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import tempfile
 import time
 import zlib
@@ -48,7 +47,7 @@ from typing import Any
 
 from capfast import ed25519, strict_json
 from capfast._backend import core
-from capfast._io import LockBusyError, atomic_write, fsync_dir, locked
+from capfast._io import LockBusyError, atomic_write, fault_point, fsync_dir, locked
 from capfast.cap.delta import missing_blobs
 from capfast.cap.index import Index
 from capfast.cap.manifest import Manifest, validate_app_id
@@ -172,11 +171,6 @@ class UpdateResult:
         return {k: v for k, v in self.__dict__.items() if k != "requests"}
 
 
-def _fault(point: str) -> None:
-    if os.environ.get("CAPFAST_FAULT") == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 class _Local:
     """The install directory of one app: ``state.json``, ``blobs/``, ``versions/``, ``.lock``."""
 
@@ -198,6 +192,14 @@ class _Local:
                 except LockBusyError:
                     raise UpdateError(f"another update of {self.dir.name} is running") from None
                 yield
+
+    def sweep(self) -> None:
+        """Remove temp files an interrupted update left (only ever called with the lock held, so none is live)."""
+        for d in (self.blobs, self.versions):
+            for p in d.iterdir():
+                if p.name.startswith(".") and p.name.endswith(".tmp"):
+                    with contextlib.suppress(OSError):
+                        p.unlink()
 
     def load(self) -> dict[str, Any]:
         if not self.state_path.exists():
@@ -288,6 +290,7 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
     local = _Local(Path(install_root), app_id)
     fetch = _Fetcher(server, deadline, client)
     with local.locked(), contextlib.closing(fetch):
+        local.sweep()
         state = local.load()
         latest_raw = fetch.get(f"/store/{app_id}/{channel}/latest", MAX_STATEMENT, "release statement")
         try:
@@ -334,7 +337,7 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
             raise MixAndMatchError(f"the package is {man.app_id}, not {app_id}")
         if not ed25519.verify(pk, computed, signature):
             raise UntrustedMetadataError("package signature does not verify with the pinned key")
-        _fault("after_metadata")
+        fault_point("after_metadata")
         unique = index.unique_blobs()
         have = [bytes.fromhex(p.name[:64]) for p in local.blobs.glob("*.zst") if _HEX64.fullmatch(p.name[:64])]
         needed = [h.hex() for h in missing_blobs([bytes.fromhex(h) for h in unique], have)]
@@ -352,11 +355,11 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
             _store_blob(local, h, data, entry.size)
             result.downloaded_blobs += 1
             result.downloaded_bytes += len(data)
-        _fault("after_blobs")
+        fault_point("after_blobs")
         target = local.package_path(root)
         _assemble(local, target, manifest, index_bytes, computed, signature, unique)
         Package.open(target).verify(pk, full=True)
-        _fault("after_package")
+        fault_point("after_package")
         new_state = dict(state)
         if cur is not None and cur["root"] != root:
             new_state["previous"] = cur
@@ -364,9 +367,9 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
         new_state["highest"] = dict(state["highest"])
         if high is None or stmt["seq"] >= high["seq"]:
             new_state["highest"][channel] = {"seq": stmt["seq"], "root": root}
-        _fault("before_swap")
+        fault_point("before_swap")
         local.save(new_state)
-        _fault("after_swap")
+        fault_point("after_swap")
         _gc(local, new_state)
         return result
 

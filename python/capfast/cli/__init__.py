@@ -100,8 +100,16 @@ def _classify(exc: BaseException) -> tuple[int, str, str | None]:
     return EXIT_INTERNAL, f"internal error: {type(exc).__name__}: {exc}", "rerun with CAP_DEBUG=1 and report it"
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM unwinds like Ctrl-C, so temp files and staging directories are removed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``cap`` with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    if argv is None:  # the console script (not an in-process call): SIGTERM cleans up like Ctrl-C
+        import signal
+
+        signal.signal(signal.SIGTERM, _terminate)
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:

@@ -45,9 +45,14 @@ def register(cli: Commands) -> None:
     p = cli.command(
         "extract", run_extract, help="verify fully, then extract the app files into a new directory",
         description="Verify (signature + every blob) first; then write the virtual files into -o/--output, which "
-        "must not exist or be empty. Written in a staging directory and renamed into place: nothing outside it.")
+        "must not exist or be empty. Written in a staging directory and renamed into place: nothing outside it. "
+        "Refused before anything is written when the files to write (every path counts, also paths sharing one "
+        "blob) exceed --max-bytes or --max-files, or would not fit on the target's file system.")
     p.argument("cap", type=Path)
     p.output("target directory", required=True, metavar="DIR")
+    p.argument("--max-bytes", type=_byte_size, default=None, metavar="SIZE",
+               help="most bytes to write in total, e.g. 512M or 8G (default 4G)")
+    p.argument("--max-files", type=int, default=None, metavar="N", help="most files to write (default 100000)")
     _key_options(p)
 
     p = cli.command("diff", run_diff, help="paths added/removed/changed between two .cap and the download size")
@@ -183,13 +188,30 @@ def run_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _byte_size(text: str) -> int:
+    """``123``, ``64K``, ``512M``, ``4G``, ``1T`` (binary units, optional trailing ``B``/``iB``) → bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    number = t[:-1] if scale > 1 else t
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 512M or 8G")
+    return int(number) * scale
+
+
 def run_extract(args: argparse.Namespace) -> int:
-    from capfast.cap.package import Package
+    import dataclasses
+
+    from capfast.cap.package import Limits, Package
     from capfast.errors import PackageError
 
     key = _pubkey(args)
+    limits = Limits()
+    if args.max_bytes is not None:
+        limits = dataclasses.replace(limits, max_extract_bytes=args.max_bytes)
+    if args.max_files is not None:
+        limits = dataclasses.replace(limits, max_extract_files=args.max_files)
     try:
-        pkg = Package.open(args.cap)
+        pkg = Package.open(args.cap, limits)
         res = pkg.extract(args.output, key, trust_store=_store(args))
     except PackageError as exc:
         return _failed(args, exc, "extract")
