@@ -26,6 +26,7 @@ __all__ = [
     "SignatureError",
     "TrustError",
     "KeyFileError",
+    "KeyStatusError",
     "ComplianceError",
     "PolicyError",
     "ComplianceManifestError",
@@ -165,6 +166,11 @@ class KeyFileError(CapfastError, ValueError):
     """A key, attestation or signed-manifest file (cap-key.v1, cap-attestation.v1, cap-agent formats) that is
     malformed or inconsistent: wrong schema or size, a KID that does not match the public key, a private key that
     does not match its metadata."""
+
+
+class KeyStatusError(KeyFileError):
+    """A well-formed key whose metadata forbids the use: retired or revoked (no new signatures, no longer trusted
+    for verification), or outside its validity period."""
 
 
 class ComplianceError(CapfastError, ValueError):

@@ -5,6 +5,11 @@ Everything undeclared is denied. Declared booleans are honoured (the reference i
 path, no userinfo, no wildcard inside a host) compared exactly after parsing, so ``https://a.com.evil`` never matches
 ``https://a.com``. Filesystem scopes match exactly or, for a trailing ``/*``, segment by segment. An enterprise
 overlay can only remove or narrow grants: the result is always a subset of what the package requested.
+
+Packages built by other tools may declare entries outside this grammar (an origin with a path, a bare host,
+uppercase letters). Verifying a package never depends on them: :func:`parse_capabilities` with ``strict=False``
+records each such entry in :attr:`Capabilities.invalid` (shown by ``cap inspect`` and ``cap caps check``) and grants
+nothing for it, so enforcement denies it.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from typing import Any
 
 from capfast.errors import CapabilityError
 
-__all__ = ["Capabilities", "parse_capabilities", "parse_origin", "KINDS"]
+__all__ = ["Capabilities", "parse_capabilities", "parse_origin", "check_scope", "KINDS"]
 
 KINDS = ("network", "filesystem", "kv_store", "notifications", "crypto_keystore", "native_accel")
 _SCHEMES = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _MODULE = re.compile(r"[a-z0-9_][a-z0-9_.-]{0,63}")
 _OVERLAY_KEYS = {"deny", *KINDS}
+_SCOPE_TYPES = ("documents", "cache", "temp")
 
 
 def _host_ok(host: str) -> bool:
@@ -50,6 +56,22 @@ def parse_origin(text: str) -> tuple[str, str, int]:
     return scheme, host, number
 
 
+def check_scope(scope: str) -> str:
+    """``scope`` if it is a filesystem scope ``<documents|cache|temp>://<app>/<path>`` (``/*`` only at the end),
+    else :class:`CapabilityError`."""
+    kind, sep, rest = scope.partition("://")
+    if not sep or kind not in _SCOPE_TYPES or "/" not in rest:
+        raise CapabilityError(f"filesystem scope {scope!r}: expected <documents|cache|temp>://<app>/<path>")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in scope) or "\\" in scope:
+        raise CapabilityError(f"filesystem scope {scope!r}: control characters or backslashes")
+    parts = rest.split("/")
+    if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
+        raise CapabilityError(f"filesystem scope {scope!r}: empty, '.' or '..' component")
+    if "*" in rest and not (rest.endswith("/*") and rest.count("*") == 1):
+        raise CapabilityError(f"filesystem scope {scope!r}: '*' is only allowed as the last component ('/*')")
+    return scope
+
+
 def _parse_scope(scope: str) -> tuple[str, bool]:
     """(prefix, wildcard). ``documents://app/*`` → (``documents://app/``, True)."""
     if scope.endswith("/*"):
@@ -70,6 +92,8 @@ class Capabilities:
     notifications: bool = False
     keystore: bool = False
     native_modules: list[str] | None = None
+    #: entries outside the grammar (lenient parsing only): (capability, entry, reason); never granted
+    invalid: list[tuple[str, str, str]] = field(default_factory=list)
 
     # -- checks ---------------------------------------------------------------------------------------------------
     def allows(self, kind: str, target: str | None = None) -> bool:
@@ -143,6 +167,7 @@ class Capabilities:
             network_raw=list(self.network_raw), scopes=None if self.scopes is None else list(self.scopes),
             kv_store=self.kv_store, kv_persistent=self.kv_persistent, notifications=self.notifications,
             keystore=self.keystore, native_modules=None if self.native_modules is None else list(self.native_modules),
+            invalid=list(self.invalid),
         )
 
         def table(name: str, keys: set[str]) -> dict[str, Any] | None:
@@ -210,6 +235,9 @@ class Capabilities:
             warnings.append("network.allow contains '*': any origin may be contacted")
         if self.native_modules:
             warnings.append("native_accel: native code may be loaded")
+        if self.invalid:
+            warnings.append(f"{len(self.invalid)} capability entr{'y' if len(self.invalid) == 1 else 'ies'} outside "
+                            "the CAP grammar cannot be enforced as written and are denied")
         return {
             "network": {"granted": self.network is not None and (self.network_any or bool(self.network)),
                         "origins": ["*"] if self.network_any else [f"{s}://{h}:{p}" for s, h, p in self.network or []]},
@@ -218,6 +246,7 @@ class Capabilities:
             "notifications": {"granted": self.notifications},
             "crypto_keystore": {"granted": self.keystore},
             "native_accel": {"granted": bool(self.native_modules), "modules": list(self.native_modules or [])},
+            "invalid": [{"capability": c, "entry": e, "reason": r, "granted": False} for c, e, r in self.invalid],
             "warnings": warnings,
         }
 
@@ -238,6 +267,7 @@ class Capabilities:
             elif kind == "native_accel" and entry["modules"]:
                 detail = ": " + ", ".join(entry["modules"])
             lines.append(f"  {kind:<16} {mark}{detail}")
+        lines.extend(f"  denied (unparseable) {c} {e!r}: {why}" for c, e, why in self.invalid)
         lines.extend(f"  warning: {w}" for w in r["warnings"])
         return "\n".join(lines)
 
@@ -248,21 +278,37 @@ def _strlist(value: Any, where: str) -> list[str]:
     return list(value)
 
 
-def parse_capabilities(caps: dict[str, Any]) -> Capabilities:
-    """Validate a manifest's normalised ``capabilities`` map against the grammar and return the parsed set."""
+def parse_capabilities(caps: dict[str, Any], *, strict: bool = True) -> Capabilities:
+    """Validate a manifest's normalised ``capabilities`` map against the grammar and return the parsed set.
+
+    ``strict`` raises :class:`CapabilityError` at the first entry outside the grammar (for manifests capfast builds);
+    otherwise such entries go to :attr:`Capabilities.invalid` and grant nothing (for packages being inspected or
+    enforced)."""
     if not isinstance(caps, dict):
         raise CapabilityError("capabilities must be a map")
     out = Capabilities()
+
+    def keep(where: str, entry: str, check: Any) -> bool:
+        try:
+            check(entry)
+            return True
+        except CapabilityError as exc:
+            if strict:
+                raise
+            out.invalid.append((where, entry, str(exc)))
+            return False
+
     if "network" in caps:
         allow = _strlist(caps["network"].get("allow"), "capabilities.network.allow")
         out.network, out.network_raw = [], list(allow)
         for origin in allow:
             if origin == "*":
                 out.network_any = True
-            else:
+            elif keep("network.allow", origin, parse_origin):
                 out.network.append(parse_origin(origin))
     if "filesystem" in caps:
-        out.scopes = _strlist(caps["filesystem"].get("scopes"), "capabilities.filesystem.scopes")
+        scopes = _strlist(caps["filesystem"].get("scopes"), "capabilities.filesystem.scopes")
+        out.scopes = [s for s in scopes if keep("filesystem.scopes", s, check_scope)]
     if "kv_store" in caps:
         out.kv_store, out.kv_persistent = True, bool(caps["kv_store"].get("persistent", False))
     if "notifications" in caps:
@@ -271,8 +317,10 @@ def parse_capabilities(caps: dict[str, Any]) -> Capabilities:
         out.keystore = bool(caps["crypto_keystore"].get("use_keystore", False))
     if "native_accel" in caps:
         mods = _strlist(caps["native_accel"].get("allow"), "capabilities.native_accel.allow")
-        for mod in mods:
-            if not _MODULE.fullmatch(mod):
-                raise CapabilityError(f"native_accel.allow entry {mod!r}: expected a module name [a-z0-9_.-]")
-        out.native_modules = mods
+        out.native_modules = [m for m in mods if keep("native_accel.allow", m, _check_module)]
     return out
+
+
+def _check_module(mod: str) -> None:
+    if not _MODULE.fullmatch(mod):
+        raise CapabilityError(f"native_accel.allow entry {mod!r}: expected a module name [a-z0-9_.-]")

@@ -115,8 +115,12 @@ def _validate(files: dict[str, FileEntry]) -> None:
 
 
 def _validate_tree(files: dict[str, FileEntry]) -> None:
-    """No two paths equal when case is ignored; no path that is both a file and a directory."""
-    check_collisions(files)
+    """No two paths equal when case is ignored; no path that is both a file and a directory, also when case is
+    ignored (``ui/x`` and ``ui/X/y`` cannot both exist on a case-insensitive file system); no two directories
+    differing only in case (``ui/A/1``, ``ui/a/2`` would merge there)."""
+    folded_files = {p.casefold(): p for p in files}
+    if len(folded_files) != len(files):
+        check_collisions(files)  # names the two colliding paths
     dirs: set[str] = set()
     for p in files:
         i = p.rfind("/")
@@ -129,6 +133,15 @@ def _validate_tree(files: dict[str, FileEntry]) -> None:
     both = dirs.intersection(files)
     if both:
         raise DuplicateEntryError(f"index path {sorted(both)[0]!r} is both a file and a directory")
+    folded_dirs: dict[str, str] = {}
+    for d in sorted(dirs):
+        other = folded_dirs.setdefault(d.casefold(), d)
+        if other != d:
+            raise DuplicateEntryError(f"directories {other!r} and {d!r} collide (equal when case is ignored)")
+    for fd, d in folded_dirs.items():
+        f = folded_files.get(fd)
+        if f is not None:
+            raise DuplicateEntryError(f"file {f!r} and directory {d!r} collide (equal when case is ignored)")
 
 
 def _text(value: str) -> bytes:

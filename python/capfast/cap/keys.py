@@ -67,9 +67,31 @@ def _load(path: str | os.PathLike[str], what: str) -> bytes:
     return key
 
 
+_PUBLIC_NAMES = (".pk.json", ".pk", ".pub", ".pub.json")
+
+
 def load_secret_key(path: str | os.PathLike[str]) -> bytes:
-    """The 32-byte seed from a secret key file."""
-    return _load(path, "secret")
+    """The 32-byte seed from a secret key file.
+
+    Public and secret key files share one JSON format, so a public key given by mistake would silently sign with
+    a different key. Refused: a file named like a public key (``*.pk.json``, ``*.pub``), and an ``X.sk.json``
+    whose ``X.pk.json`` beside it holds the same bytes or a public key this seed does not derive."""
+    p = Path(path)
+    if p.name.lower().endswith(_PUBLIC_NAMES):
+        raise SignatureError(f"{p} is a public key file; a secret key is needed to sign (e.g. {SK_FILE})")
+    seed = _load(p, "secret")
+    if p.name.endswith(".sk.json"):
+        sibling = p.with_name(p.name[: -len(".sk.json")] + ".pk.json")
+        if sibling.is_file():
+            try:
+                pk = _load(sibling, "public")
+            except SignatureError:
+                pk = None
+            if pk == seed:
+                raise SignatureError(f"{p} holds the public key of {sibling}, not a secret key")
+            if pk is not None and ed25519.public_key(seed) != pk:
+                raise SignatureError(f"{p} does not belong to the public key {sibling} beside it")
+    return seed
 
 
 def load_public_key(path: str | os.PathLike[str]) -> bytes:

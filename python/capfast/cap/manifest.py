@@ -71,7 +71,6 @@ _TARGETS = ("desktop", "web", "android", "ios", "harmony")
 _TELEMETRY = ("off_by_default", "on", "off")
 _APP_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
-_SCOPE_TYPES = ("documents", "cache", "temp")
 _MAX_TEXT = 4096
 _MAX_LIST = 1024
 
@@ -168,27 +167,14 @@ def validate_app_id(app_id: str) -> None:
         )
 
 
-def _validate_scope(scope: str) -> None:
-    kind, sep, rest = scope.partition("://")
-    if not sep or kind not in _SCOPE_TYPES or "/" not in rest:
-        raise ManifestError(f"filesystem scope {scope!r}: expected <documents|cache|temp>://<app>/<path>")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in scope) or "\\" in scope:
-        raise ManifestError(f"filesystem scope {scope!r}: control characters or backslashes")
-    parts = rest.split("/")
-    if any(p in ("", ".", "..") for p in parts[:-1]) or parts[-1] in (".", ".."):
-        raise ManifestError(f"filesystem scope {scope!r}: empty, '.' or '..' component")
-    if "*" in rest and not (rest.endswith("/*") and rest.count("*") == 1):
-        raise ManifestError(f"filesystem scope {scope!r}: '*' is only allowed as the last component ('/*')")
-
-
 class Manifest:
     """A validated CAP 1.0 manifest. ``data`` holds the normalised map in reference field order."""
 
     __slots__ = ("data",)
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, strict_capabilities: bool = True) -> None:
         self.data = _normalise("manifest", data, "")
-        self.validate()
+        self.validate(strict_capabilities=strict_capabilities)
 
     # -- construction ---------------------------------------------------------------------------------------------
     @classmethod
@@ -225,14 +211,19 @@ class Manifest:
         if len(data) > MAX_MANIFEST_BYTES:
             raise ManifestError(f"manifest.cbor: larger than {MAX_MANIFEST_BYTES} bytes")
         raw = cbor.loads(data)
-        manifest = cls(raw)
+        # A signed package is read even when a capability entry is outside the grammar this engine enforces:
+        # signature and integrity checks must not depend on it; such entries are reported and denied
+        # (capfast.cap.capabilities.parse_capabilities(strict=False)).
+        manifest = cls(raw, strict_capabilities=False)
         if manifest.to_cbor() != bytes(data):
             raise CborError("manifest.cbor is not in the canonical CAP encoding (field order, defaults or widths)")
         return manifest
 
     # -- behaviour ------------------------------------------------------------------------------------------------
-    def validate(self) -> None:
-        """Semantic checks (applied to TOML and to manifests read from packages)."""
+    def validate(self, *, strict_capabilities: bool = True) -> None:
+        """Semantic checks (applied to TOML and to manifests read from packages). With ``strict_capabilities``
+        (``Cap.toml``: what capfast builds and signs) every capability entry must parse; a manifest read from a
+        package only needs the schema's types, and entries the engine cannot parse are denied at enforcement."""
         d = self.data
         if d["cap_version"] != 1:
             raise ManifestError(f"cap_version must be 1, got {d['cap_version']}")
@@ -251,12 +242,10 @@ class Manifest:
                     check_vpath(d["entrypoints"][key])
                 except UnsafePathError as exc:
                     raise ManifestError(f"entrypoints.{key}: {exc}") from None
-        caps = d.get("capabilities", {})
-        for scope in caps.get("filesystem", {}).get("scopes", []):
-            _validate_scope(scope)
-        from capfast.cap.capabilities import parse_capabilities
+        if strict_capabilities:
+            from capfast.cap.capabilities import parse_capabilities
 
-        parse_capabilities(caps)
+            parse_capabilities(d.get("capabilities", {}))
         if "updates" in d and not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", d["updates"]["channel"]):
             raise ManifestError(f"updates.channel {d['updates']['channel']!r}: 1-64 letters, digits, . - _")
 

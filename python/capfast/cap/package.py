@@ -54,7 +54,8 @@ from capfast.errors import (
     ZipFormatError,
 )
 
-__all__ = ["Limits", "Package", "BuildResult", "VerifyResult", "build", "collect_app_files", "DEFAULT_LEVEL"]
+__all__ = ["Limits", "Package", "BuildResult", "VerifyResult", "build", "collect_app_files", "DEFAULT_LEVEL",
+           "UNSIGNED_INDEX_FIELDS_NOTE"]
 
 DEFAULT_LEVEL = 10
 MANIFEST, INDEX, ROOT, SIGNATURE, PUBKEY = (
@@ -63,6 +64,10 @@ MANIFEST, INDEX, ROOT, SIGNATURE, PUBKEY = (
 _REQUIRED = (MANIFEST, INDEX, ROOT, SIGNATURE)
 _BLOB_NAME = re.compile(r"blobs/([0-9a-f]{64})\.zst")
 _MAX_APP_FILES = 60_000
+UNSIGNED_INDEX_FIELDS_NOTE = (
+    "size, compressed_size and mime are not covered by the signature: sizes are enforced when blobs are "
+    "decompressed (verify --full, extract), mime is advisory"
+)
 
 
 @dataclass(frozen=True)
@@ -272,6 +277,10 @@ class Package:
                 pkg.embedded_key = key
             else:
                 pkg.warnings.append(f"embedded public key ignored: {len(key)} bytes, not 32")
+        for key, vpath in (("ui", pkg.manifest.ui), ("core_wasm", pkg.manifest.core_wasm)):
+            if vpath is not None and vpath not in pkg.index.files:
+                raise MissingEntryError(f"entrypoints.{key} {vpath!r} is not in the index (a package without its "
+                                        "entry point cannot run)")
         pkg.root = core.cap_root(hashlib.sha256(pkg.manifest_bytes).digest(), pkg.index.paths, pkg.index.hashes)
         if pkg.root.hex().encode() + b"\n" != root_text:
             raise SignatureError(f"root mismatch: _cap/root.sha256 says {root_text[:64].decode()}, the manifest and "

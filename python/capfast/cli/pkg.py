@@ -151,16 +151,19 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_inspect(args: argparse.Namespace) -> int:
     from capfast.cap.capabilities import parse_capabilities
-    from capfast.cap.package import Package
+    from capfast.cap.package import UNSIGNED_INDEX_FIELDS_NOTE, Package
     from capfast.errors import PackageError
 
-    pkg = Package.open(args.cap)
+    try:
+        pkg = Package.open(args.cap)
+    except PackageError as exc:  # the same hostile package is exit 1 here as in verify/extract
+        return _failed(args, exc, "inspect")
     try:
         res = pkg.verify(_pubkey(args), trust_store=_store(args))
         status = f"OK ({res.key_source} key)"
     except PackageError as exc:
         status = f"NOT VERIFIED: {exc}"
-    caps = parse_capabilities(pkg.manifest.capabilities)
+    caps = parse_capabilities(pkg.manifest.capabilities, strict=False)
     files: list[dict[str, Any]] = [
         {"path": p, "hash": e.hash, "size": e.size, "compressed_size": e.compressed_size, "mime": e.mime}
         for p, e in pkg.index.files.items()
@@ -168,7 +171,9 @@ def run_inspect(args: argparse.Namespace) -> int:
     data = {"ok": True, "status": status, "root": pkg.root.hex(), "signature": pkg.signature.hex(),
             "embedded_key": pkg.embedded_key.hex() if pkg.embedded_key else None,
             "embedded_key_note": "convenience only; never sufficient to trust the package",
-            "manifest": pkg.manifest.data, "capabilities": caps.report(), "files": files}
+            "manifest": pkg.manifest.data, "capabilities": caps.report(), "files": files,
+            "unsigned_index_fields": ["size", "compressed_size", "compression", "mime"],
+            "unsigned_index_fields_note": UNSIGNED_INDEX_FIELDS_NOTE}
 
     def human() -> str:
         app = pkg.manifest.data["app"]
@@ -178,7 +183,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                  f"App:       {app['id']} {app['version']} \"{app['name']}\" by {app['publisher']}",
                  f"UI:        {pkg.manifest.ui}"
                  + (f"  core: {pkg.manifest.core_wasm}" if pkg.manifest.core_wasm else ""),
-                 "Capabilities:", caps.render(), f"Files ({len(files)}):"]
+                 "Capabilities:", caps.render(), f"Files ({len(files)}; {UNSIGNED_INDEX_FIELDS_NOTE}):"]
         for f in files:
             ratio = f["compressed_size"] / f["size"] if f["size"] else 0
             lines.append(f"  {f['path']}  {f['size']} -> {f['compressed_size']} ({ratio:.0%})")
@@ -302,8 +307,9 @@ def run_caps_check(args: argparse.Namespace) -> int:
     from capfast.cap.manifest import Manifest
     from capfast.cap.package import Package
 
-    manifest = Manifest.from_toml(args.cap) if args.cap.suffix == ".toml" else Package.open(args.cap).manifest
-    requested = parse_capabilities(manifest.capabilities)
+    from_toml = args.cap.suffix == ".toml"
+    manifest = Manifest.from_toml(args.cap) if from_toml else Package.open(args.cap).manifest
+    requested = parse_capabilities(manifest.capabilities, strict=from_toml)
     effective = requested.apply_overlay(_load_overlay(args.overlay)) if args.overlay else requested
     req, eff = requested.report(), effective.report()
     restricted = [k for k in req if k != "warnings" and req[k] != eff[k]]

@@ -34,6 +34,8 @@ def register(cli: Commands) -> None:
     )
     p.option("--signed", hidden=("--signed-in",), required=True, type=Path, help="signed manifest file")
     p.pubkey("trusted key: raw 32-byte .pub file or cap-key.v1 .json", required=True)
+    p.argument("--allow-retired", action="store_true",
+               help="accept a key whose metadata says retired (to check a signature made before the rotation)")
 
 
 def run_sign(args: argparse.Namespace) -> int:
@@ -49,10 +51,15 @@ def run_sign(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from capfast.errors import KeyStatusError
     from capfast.lksg.keys import load_public_key
     from capfast.lksg.signing import read_signed_manifest, verify_signed_manifest
 
-    trusted = load_public_key(args.pubkey)
+    try:
+        trusted = load_public_key(args.pubkey, allow_retired=args.allow_retired)
+    except KeyStatusError as exc:
+        emit(args, {"ok": False, "error": str(exc)}, f"FAILED: {exc}")
+        return EXIT_VERIFY_FAILED
     signed = read_signed_manifest(args.signed)
     if signed.public_key != trusted:
         emit(args, {"ok": False, "error": "public key mismatch"}, "FAILED: signed by a different key than --pub-key")

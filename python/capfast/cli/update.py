@@ -87,12 +87,19 @@ def run_publish(args: argparse.Namespace) -> int:
 
     import httpx
 
+    from capfast import ed25519
     from capfast.cap.keys import load_secret_key
     from capfast.cap.package import Package
     from capfast.cap.update import make_release_statement
+    from capfast.errors import PackageError
 
     sk = load_secret_key(args.key)
     pkg = Package.open(args.package)
+    try:
+        pkg.verify(ed25519.public_key(sk))  # the statement's key must be the one that signed the package
+    except PackageError:
+        raise CliError(f"{args.key} is not the key that signed {args.package}", hint="pass the publisher's secret "
+                       "key (publisher.ed25519.sk.json) the package was built with") from None
     token = args.token_file.read_text().strip() if args.token_file else os.environ.get("CAP_TOKEN", "")
     stmt, sig = make_release_statement(sk, app_id=pkg.app_id, channel=args.channel, seq=args.seq, root=pkg.root,
                                        version=str(pkg.manifest.data["app"].get("version", "")),

@@ -33,7 +33,7 @@ import blake3
 from capfast import ed25519, strict_json
 from capfast._io import atomic_write, fsync_dir
 from capfast._time import utc_now
-from capfast.errors import KeyFileError
+from capfast.errors import KeyFileError, KeyStatusError
 
 __all__ = [
     "KEY_SCHEMA",
@@ -205,29 +205,62 @@ def read_key(path: str | os.PathLike[str]) -> KeyMetadata:
     return KeyMetadata.from_json(read_json(path, "key metadata"), str(path))
 
 
-def load_public_key(path: str | os.PathLike[str]) -> bytes:
-    """The Ed25519 public key in ``path``: cap-key.v1 metadata (``.json``) or cap-agent's raw 32-byte ``.pub``."""
-    path = Path(path)
+def _metadata_for(path: Path) -> tuple[Path, KeyMetadata] | None:
+    """The cap-key.v1 metadata that governs ``path``: the file itself (``X.json``) or the ``X.json`` beside a raw
+    ``X.ed25519``/``X.pub`` (keygen writes all three; rotation moves them to ``archive/`` together)."""
     if path.suffix == ".json":
-        return read_key(path).public_key
+        return path, read_key(path)
+    meta_path = key_paths(path.with_suffix(""))[0] if path.suffix in (".ed25519", ".pub") else None
+    if meta_path is not None and meta_path.exists():
+        return meta_path, read_key(meta_path)
+    return None
+
+
+def load_public_key(path: str | os.PathLike[str], *, allow_retired: bool = False) -> bytes:
+    """The Ed25519 public key in ``path``: cap-key.v1 metadata (``.json``) or cap-agent's raw 32-byte ``.pub``.
+
+    A key whose metadata (the file itself, or ``X.json`` beside ``X.pub``) says ``revoked`` is refused; ``retired``
+    (rotated out) too unless ``allow_retired``: a retired key no longer vouches for new signatures."""
+    path = Path(path)
+    found = _metadata_for(path)
+    if found is not None:
+        meta_path, meta = found
+        if meta.status == "revoked" or (meta.status == "retired" and not allow_retired):
+            raise KeyStatusError(f"{meta_path}: key {meta.kid} is {meta.status}; it no longer vouches for signatures"
+                               + (" (to check a signature made before the rotation, pass --allow-retired)"
+                                  if meta.status == "retired" else ""))
+    if path.suffix == ".json":
+        assert found is not None
+        return found[1].public_key
     data = path.read_bytes()
     if len(data) != 32:
         raise KeyFileError(f"{path}: public key must be 32 raw bytes or cap-key.v1 JSON, got {len(data)} bytes")
+    if found is not None and found[1].public_key != data:
+        raise KeyFileError(f"{path}: public key differs from the one in its metadata {found[0]}")
     return data
 
 
 def load_signing_key(path: str | os.PathLike[str]) -> bytes:
-    """The 32-byte Ed25519 seed for signing from ``path``: cap-key.v1 metadata (``.json``, refused when revoked) or
-    cap-agent's raw 32-byte private key file."""
+    """The 32-byte Ed25519 seed for signing from ``path``: cap-key.v1 metadata (``.json``) or cap-agent's raw 32-byte
+    private key file. The key must be ``active`` and inside its validity period, per its metadata (the file itself,
+    or ``X.json`` beside ``X.ed25519``): a retired, revoked or expired key does not sign."""
     path = Path(path)
+    found = _metadata_for(path)
+    if found is not None:
+        meta_path, meta = found
+        if meta.status != "active":
+            raise KeyStatusError(f"{meta_path}: key {meta.kid} is {meta.status}; sign with an active key")
+        if not meta.valid_at(utc_now()):
+            raise KeyStatusError(f"{meta_path}: key {meta.kid} is valid from {meta.valid_from} to {meta.valid_to}, "
+                               "not now; sign with a key that is currently valid")
     if path.suffix == ".json":
-        meta = read_key(path)
-        if meta.status == "revoked":
-            raise KeyFileError(f"{path}: key {meta.kid} is revoked; sign with an active key")
-        return load_secret_key(path, meta)
+        assert found is not None
+        return load_secret_key(path, found[1])
     data = path.read_bytes()
     if len(data) != 32:
         raise KeyFileError(f"{path}: private key must be 32 raw bytes or cap-key.v1 JSON, got {len(data)} bytes")
+    if found is not None and ed25519.public_key(data) != found[1].public_key:
+        raise KeyFileError(f"{path}: private key does not match the public key in {found[0]}")
     return data
 
 
