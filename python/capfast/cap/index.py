@@ -18,22 +18,20 @@ MAX_INDEX_BYTES = 256 << 20
 MAX_INDEX_ENTRIES = 2_000_000
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
-# mime_guess 2.0.5 answers for the extensions an app ships (cap-format.md §1.4); anything else: no mime.
-_MIME = {
-    "html": "text/html", "htm": "text/html", "js": "text/javascript", "mjs": "application/javascript",
-    "css": "text/css", "wasm": "application/wasm", "json": "application/json", "svg": "image/svg+xml",
-    "png": "image/png", "txt": "text/plain", "map": "text/plain", "md": "text/markdown",
-    "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "ico": "image/x-icon",
-    "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "xml": "text/xml", "csv": "text/csv",
-}
-
-
 def guess_mime(vpath: str) -> str | None:
-    """The mime type the reference builder records for ``vpath`` (by extension, case-insensitive), or None."""
-    name = vpath.rsplit("/", 1)[-1]
-    if "." not in name:
+    """The ``mime`` the reference builder records for ``vpath``, or None (then the field is omitted).
+
+    Rust's ``Path::extension`` of the last component (no extension when the name has no ``.`` or only a leading one,
+    as in ``.htaccess``; ``a.`` has the empty extension), looked up case-insensitively in mime_guess 2.0.5's table
+    (:data:`capfast.cap.mime_table.MIME_TYPES`, documented in ``docs/cap-mime-types.md``)."""
+    name = vpath[vpath.rfind("/") + 1 :]
+    dot = name.rfind(".")
+    if dot <= 0 or dot == len(name) - 1:
         return None
-    return _MIME.get(name.rsplit(".", 1)[1].lower())
+    from capfast.cap.mime_table import MIME_TYPES
+
+    ext = name[dot + 1 :]
+    return MIME_TYPES.get(ext) or MIME_TYPES.get(ext.casefold())
 
 
 def check_hash(value: Any, where: str = "hash") -> str:
