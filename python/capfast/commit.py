@@ -26,8 +26,9 @@ line it starts on, for a bad character the line it is on; for an unclosed quote 
 ``"unknown column"`` (``columns=`` names one the header lacks), ``"ragged row"`` (a record with a different number
 of fields than the header), ``"invalid UTF-8"``, ``"malformed quoting"`` (a ``"`` inside an unquoted field, text
 after a closing quote, an unclosed quoted field), ``"malformed line ending"`` (a CR not followed by LF outside
-quotes), ``"too large"`` (a record over 64 MiB including its line end, or a header over 65,536 columns). The first
-problem in the input is reported.
+quotes), ``"too large"`` (a record over 64 MiB including its line end, or a header over 65,536 columns), ``"byte order
+mark"`` (U+FEFF inside a header field: a second BOM, or concatenated files; it would become part of a column name).
+The first problem in the input is reported.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ pub enum CsvErrorKind {
     Quote,
     LineEnding,
     TooLarge,
+    ByteOrderMark,
 }
 
 impl fmt::Display for CsvErrorKind {
@@ -26,6 +27,7 @@ impl fmt::Display for CsvErrorKind {
             CsvErrorKind::Quote => "malformed quoting",
             CsvErrorKind::LineEnding => "malformed line ending",
             CsvErrorKind::TooLarge => "too large",
+            CsvErrorKind::ByteOrderMark => "byte order mark",
         })
     }
 }

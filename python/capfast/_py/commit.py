@@ -413,6 +413,10 @@ class _CsvReader:
         if len(fields) > MAX_COLUMNS:
             raise _Loc(at, "too large", f"header has more than {MAX_COLUMNS} columns")
         names = [f.decode() for f in fields]
+        for n in names:
+            if "\ufeff" in n:
+                n = n.replace("\ufeff", "")
+                raise _Loc(at, "byte order mark", f'column "{n}" contains a byte order mark (U+FEFF): remove it')
         seen: set[str] = set()
         for n in names:
             if n in seen:
@@ -666,9 +670,12 @@ def commit_rows(
             raise InvalidArgumentError(f"row {i} is a {type(row).__name__}, not a mapping")
         if names is None:
             names = []
-            for k in row.keys():
+            for j, k in enumerate(row.keys()):
                 if not isinstance(k, str):
                     raise InvalidArgumentError(f"row {i}: column names must be str, not {type(k).__name__}")
+                if not _utf8_ok(k):
+                    raise InvalidArgumentError(
+                        f"row {i}: column name {j} is not valid Unicode text (a lone surrogate cannot be UTF-8)")
                 names.append(k)
             layout = _Layout(names, list(range(len(names))))
         values: list[str] = []
@@ -679,6 +686,10 @@ def commit_rows(
             if not isinstance(v, str):
                 raise InvalidArgumentError(f'row {i}, column "{name}": value must be str, not {type(v).__name__}')
             values.append(v)
+        if not _utf8_ok("".join(values)):
+            name = next(n for n, v in zip(names, values) if not _utf8_ok(v))
+            raise InvalidArgumentError(
+                f'row {i}, column "{name}": not valid Unicode text (a lone surrogate cannot be UTF-8)')
         if not fixed and len(row) != len(names):
             raise InvalidArgumentError(
                 f"row {i} has {len(row)} columns, expected {len(names)} (the first row's: {', '.join(names)})"
@@ -692,6 +703,17 @@ def commit_rows(
         assert layout is not None and names is not None
         tree.add(batch, layout, len(names))
     return tree.finish(names or [])
+
+
+def _utf8_ok(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (False only for lone surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def commit_row_cbor(columns: Iterable[str], values: Iterable[str]) -> bytes:

@@ -467,6 +467,17 @@ impl State<'_> {
             // The record passed the UTF-8 check, so this cannot fail; stay panic-free regardless.
             let s = std::str::from_utf8(f.get(buf, i))
                 .map_err(|_| loc(CsvErrorKind::InvalidUtf8, "invalid UTF-8 in the header".into()))?;
+            if s.contains('\u{feff}') {
+                // A BOM inside the header (a second one after the skipped leading BOM, or files concatenated) would
+                // silently become part of a column name.
+                return Err(loc(
+                    CsvErrorKind::ByteOrderMark,
+                    format!(
+                        "column \"{}\" contains a byte order mark (U+FEFF): remove it",
+                        s.replace('\u{feff}', "")
+                    ),
+                ));
+            }
             names.push(s.to_owned());
         }
         let mut seen = HashSet::with_capacity(names.len());
@@ -896,6 +907,14 @@ mod tests {
         match commit_bytes(b"a,a\n", &opts(HashAlg::Blake3)) {
             Err(Error::Csv { kind, line, .. }) => assert_eq!((line, kind), (1, CsvErrorKind::DuplicateColumn)),
             other => panic!("{other:?}"),
+        }
+        // one leading BOM is skipped; a second one would become part of the first column's name
+        assert!(commit_bytes(b"\xEF\xBB\xBFa,b\n1,2\n", &opts(HashAlg::Blake3)).is_ok());
+        for bad in [&b"\xEF\xBB\xBF\xEF\xBB\xBFa,b\n1,2\n"[..], b"a,\xEF\xBB\xBFb\n1,2\n"] {
+            match commit_bytes(bad, &opts(HashAlg::Blake3)) {
+                Err(Error::Csv { kind, line, .. }) => assert_eq!((line, kind), (1, CsvErrorKind::ByteOrderMark)),
+                other => panic!("{other:?}"),
+            }
         }
     }
 

@@ -202,11 +202,16 @@ fn commit_rows<'py>(
             .map_err(|_| Error::invalid(format!("row {i} is a {}, not a mapping", type_name(&row))))?;
         if cols.is_none() {
             let mut names = Vec::new();
-            for k in mapping.keys()?.iter() {
+            for (j, k) in mapping.keys()?.iter().enumerate() {
                 let s = k
                     .cast::<PyString>()
                     .map_err(|_| Error::invalid(format!("row {i}: column names must be str, not {}", type_name(&k))))?;
-                names.push(s.to_str()?.to_owned());
+                let name = s.to_str().map_err(|_| {
+                    Error::invalid(format!(
+                        "row {i}: column name {j} is not valid Unicode text (a lone surrogate cannot be UTF-8)"
+                    ))
+                })?;
+                names.push(name.to_owned());
             }
             cols = Some(setup(names)?);
         }
@@ -244,7 +249,14 @@ fn commit_rows<'py>(
             ))
             .into());
         }
-        let strs: Vec<&str> = values.iter().map(|v| v.to_str()).collect::<PyResult<_>>()?;
+        let mut strs: Vec<&str> = Vec::with_capacity(values.len());
+        for (v, name) in values.iter().zip(names) {
+            strs.push(v.to_str().map_err(|_| {
+                Error::invalid(format!(
+                    "row {i}, column \"{name}\": not valid Unicode text (a lone surrogate cannot be UTF-8)"
+                ))
+            })?);
+        }
         let Some(batch) = batches.last_mut() else {
             return Err(Error::invalid("internal: no batch").into());
         };
