@@ -91,7 +91,7 @@ async def run(url: str, token: str, blob: str | None, case: dict[str, Any], args
             ("verify", lambda c: c.post("/verify", json=body, headers=h)),
         ]
         if blob:
-            phases.append(("blob", lambda c: c.get(f"/store/blobs/{blob}")))
+            phases.append(("blob", lambda c: c.get(f"/store/releases/{blob}")))
         for name, make in phases:
             await _phase(client, make, 0.5, 200, args.concurrency)  # warm-up
             out[name] = await _phase(client, make, args.seconds, args.max_requests, args.concurrency)
@@ -121,7 +121,7 @@ def main() -> int:
             from capfast.cap.package import Package
 
             p = Package.open(pkg)
-            blob = max(p._unique, key=lambda h: p._unique[h].compressed_size)
+            blob = f"{p.root.hex()}/blobs/" + max(p._unique, key=lambda h: p._unique[h].compressed_size)
             res = asyncio.run(run(url, keys.token(lifetime=3600), blob, case, args))
     ratio = res["verify"]["rps"] / res["healthz"]["rps"]
     errors = sum(v["errors"] for v in res.values())

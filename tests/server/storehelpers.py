@@ -85,7 +85,7 @@ def release_routes(pkg: Path, seq: int, **kw: Any) -> dict[tuple[str, str], Any]
     for h, offset, csize, _crc, _size in p._blob_refs():
         with open(pkg, "rb") as fh:
             fh.seek(offset)
-            routes[("GET", f"/store/blobs/{h}")] = fh.read(csize)
+            routes[("GET", f"/store/releases/{root}/blobs/{h}")] = fh.read(csize)
     return routes
 
 

@@ -230,7 +230,8 @@ def test_openapi_document(client):
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.1")
     for path in ("/verify", "/policy/compile", "/policy/{policy_id}", "/policy/v2/compile", "/proof/upload",
-                 "/healthz", "/readyz", "/metrics", "/store/delta", "/store/blobs/{sha256}"):
+                 "/healthz", "/readyz", "/metrics", "/store/delta",
+                 "/store/releases/{root}/blobs/{sha256}"):
         assert path in doc["paths"], path
     # every route of the app is documented
     from starlette.routing import Route

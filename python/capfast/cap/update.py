@@ -19,10 +19,12 @@ every blob hash, so one pinned key authenticates everything the client installs.
 3. manifest, index and signature of that root (bounded); the root recomputed from them must equal the statement's
    (:class:`MixAndMatchError`) and the package signature must verify with the pinned key;
 4. ``POST /store/delta`` is asked which blobs are missing; the answer is only a hint: the client fetches exactly
-   the blobs the **signed index** lists that it does not hold (anything else the server names is ignored and
-   reported as extraneous), each read up to its signed compressed size + 1 (:class:`EndlessDataError`), checked
-   by decompressing against its SHA-256 and signed size, all under one total deadline
-   (:class:`SlowRetrievalError`);
+   the blobs the **signed index** lists that it does not hold with the index's ``compressed_size`` (a payload of
+   the same content at another compression level does not fit this release's index), each from
+   ``GET /store/releases/{root}/blobs/{sha256}`` (anything else the server names is ignored and reported as
+   extraneous), read up to its compressed size + 1 (:class:`EndlessDataError`), checked by decompressing against
+   its SHA-256 and size, all under one total deadline (:class:`SlowRetrievalError`). Local payloads are kept as
+   ``blobs/<sha256>-<compressed_size>.zst``;
 5. the package is assembled in a temporary file, verified fully, renamed into ``versions/<root>.cap``; then
    ``state.json`` is replaced atomically (the swap). The previous version is kept for :func:`rollback`.
 
@@ -215,6 +217,24 @@ class _Local:
     def package_path(self, root: str) -> Path:
         return self.versions / f"{root}.cap"
 
+    def payload_path(self, h: str, compressed_size: int) -> Path:
+        return self.blobs / f"{h}-{compressed_size}.zst"
+
+    def payloads(self, unique: dict[str, Any]) -> set[str]:
+        """The blob hashes of ``unique`` held locally with exactly the index's compressed size (a payload kept
+        under the older name ``<sha256>.zst`` is adopted when its size matches)."""
+        names = {p.name for p in self.blobs.iterdir()}
+        held = set()
+        for h, e in unique.items():
+            name = f"{h}-{e.compressed_size}.zst"
+            if name not in names and f"{h}.zst" in names and (self.blobs / f"{h}.zst").stat().st_size == \
+                    e.compressed_size:
+                os.replace(self.blobs / f"{h}.zst", self.blobs / name)
+                names.add(name)
+            if name in names:
+                held.add(h)
+        return held
+
 
 class _Fetcher:
     """HTTP GET/POST with byte caps and a total deadline; records every request."""
@@ -339,8 +359,8 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
             raise UntrustedMetadataError("package signature does not verify with the pinned key")
         fault_point("after_metadata")
         unique = index.unique_blobs()
-        have = [bytes.fromhex(p.name[:64]) for p in local.blobs.glob("*.zst") if _HEX64.fullmatch(p.name[:64])]
-        needed = [h.hex() for h in missing_blobs([bytes.fromhex(h) for h in unique], have)]
+        held = local.payloads(unique)
+        needed = [h.hex() for h in missing_blobs([bytes.fromhex(h) for h in unique], [bytes.fromhex(h) for h in held])]
         try:
             hint_raw = fetch.get("/store/delta", 8 << 20, "delta", method="POST",
                                  json_body={"root": root, "have_root": cur["root"] if cur else None})
@@ -351,7 +371,8 @@ def update(app_id: str, server: str, channel: str, install_root: str | os.PathLi
         result.reused_blobs = len(unique) - len(needed)
         for h in needed:
             entry = unique[h]
-            data = fetch.get(f"/store/blobs/{h}", entry.compressed_size, f"blob {h}", exact=entry.compressed_size)
+            data = fetch.get(f"/store/releases/{root}/blobs/{h}", entry.compressed_size, f"blob {h}",
+                             exact=entry.compressed_size)
             _store_blob(local, h, data, entry.size)
             result.downloaded_blobs += 1
             result.downloaded_bytes += len(data)
@@ -387,7 +408,7 @@ def _store_blob(local: _Local, h: str, data: bytes, size: int) -> None:
                                   max_blob=max(size, 1), max_total=max(size, 1))
         except CapfastError as exc:
             raise DownloadError(f"blob {h} does not match its signed hash/size: {exc}") from None
-        os.replace(tmp, local.blobs / f"{h}.zst")
+        os.replace(tmp, local.payload_path(h, len(data)))
         tmp = ""
         fsync_dir(local.blobs)
     finally:
@@ -401,7 +422,7 @@ def _assemble(local: _Local, target: Path, manifest: bytes, index: bytes, root: 
     entries: list[tuple[str, bytes]] = [(MANIFEST, manifest), (INDEX, index), (ROOT, root.hex().encode() + b"\n"),
                                         (SIGNATURE, signature)]
     for h in sorted(unique):
-        entries.append((f"blobs/{h}.zst", (local.blobs / f"{h}.zst").read_bytes()))
+        entries.append((f"blobs/{h}.zst", local.payload_path(h, unique[h].compressed_size).read_bytes()))
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=local.versions)
     os.close(fd)
     try:

@@ -166,12 +166,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {**ok, "400": _err("bad request"), "403": _err("refused"),
                               "409": _err("already redeemed"), "413": _err("body too large"),
                               "429": _STD["429"]}}},
-            "/store/blobs/{sha256}": {"get": {"summary": "a zstd blob by hash (Range supported)",
-                                              "parameters": [{"name": "sha256", "in": "path", "required": True,
-                                                              "schema": {"type": "string"}}],
-                                              "responses": {"200": {"description": "bytes"},
-                                                            "206": {"description": "range"},
-                                                            "404": _err("unknown")}}},
+            "/store/releases/{root}/blobs/{sha256}": {"get": {
+                "summary": "the zstd payload of blob sha256 as release root's index describes it (Range supported)",
+                "parameters": [{"name": "root", "in": "path", "required": True, "schema": {"type": "string"}},
+                               {"name": "sha256", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "bytes"}, "206": {"description": "range"},
+                              "400": _err("malformed root or hash"), "404": _err("unknown")}}},
         },
     }
 

@@ -8,8 +8,16 @@
 * Public reads (authenticity comes from the publisher's signatures, not from the transport):
   ``GET /store/{app_id}/{channel}/latest``, ``GET /store/releases/{root}/manifest|index|signature``,
   ``POST /store/delta`` ``{"root", "have_root"?, "have"?}`` → ``{"missing": [hash...], "bytes"}`` (computed with
-  the native :func:`capfast.cap.delta.missing_blobs`), ``GET /store/blobs/{sha256}`` (the zstd blob; ``Range``
-  requests supported).
+  the native :func:`capfast.cap.delta.missing_blobs`), ``GET /store/releases/{root}/blobs/{sha256}`` (that
+  release's zstd payload of the blob; ``Range`` requests supported).
+
+**Each release is served exactly the payloads its index describes.** One content hash can have several valid
+payloads (another zstd level gives other bytes and another ``compressed_size``), and the client requires the
+``compressed_size`` of the index it verified. Payloads are therefore stored per app id and keyed by what the index
+records, ``blobs/<app_id>/<sha256>-<compressed_size>.zst``, and served per release root: a publisher can affect
+neither another app's releases nor its own older ones (a new compression level is a new key). With ``have_root``
+the delta compares ``(hash, compressed_size)``, so a re-compressed file counts as missing; a bare ``have`` list
+compares hashes only.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import contextlib
 import os
 import re
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -104,19 +113,22 @@ def _publish(st: Any, app_id: str, channel: str, pk: bytes, path: str, statement
     if (stmt["app_id"], stmt["channel"], stmt["root"]) != (app_id, channel, pkg.root.hex()) or \
             pkg.app_id != app_id:
         raise ApiError(400, "invalid_request", "release statement does not match the app id, channel or package root")
+    app_dir = st.blob_dir / app_id
+    app_dir.mkdir(exist_ok=True)
     for h, offset, csize, _crc, _size in pkg._blob_refs():
-        dest = st.blob_dir / f"{h}.zst"
-        if dest.exists():
+        dest = app_dir / _payload_name(h, csize)
+        if dest.exists():  # the same (content, compressed size) of this app: verified when it was published
             continue
         with open(path, "rb") as src:
             src.seek(offset)
             data = src.read(csize)
-        fd, tmp = tempfile.mkstemp(prefix=f".{h[:16]}.", dir=st.blob_dir)
+        fd, tmp = tempfile.mkstemp(prefix=f".{h[:16]}.", suffix=".tmp", dir=app_dir)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
+    fsync_dir(app_dir)
     fsync_dir(st.blob_dir)
     try:
         st.storage.add_release(app_id, channel, stmt["seq"], stmt["version"], stmt["root"],
@@ -148,6 +160,10 @@ async def release_part(request: Request) -> Response:
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
+def _payload_name(h: str, compressed_size: int) -> str:
+    return f"{h}-{compressed_size}.zst"
+
+
 def _delta(st: Any, root: str, have: list[bytes], have_root: str | None) -> dict[str, Any]:
     from capfast.cap.delta import missing_blobs
     from capfast.cap.index import Index
@@ -156,12 +172,19 @@ def _delta(st: Any, root: str, have: list[bytes], have_root: str | None) -> dict
     if meta is None:
         raise ApiError(404, "not_found", f"unknown release root {root}")
     unique = Index.from_cbor(meta["index"]).unique_blobs()
+    candidates = list(unique)
     if have_root is not None:
         old = st.storage.release_meta(have_root)
         if old is None:
             raise ApiError(404, "not_found", f"unknown have_root {have_root}")
-        have = have + [bytes.fromhex(h) for h in Index.from_cbor(old["index"]).unique_blobs()]
-    missing = [h.hex() for h in missing_blobs([bytes.fromhex(h) for h in unique], have)]
+        held = {h: e.compressed_size for h, e in Index.from_cbor(old["index"]).unique_blobs().items()}
+        # the same content at another compressed size is another payload: the client needs this release's
+        candidates = [h for h in unique if held.get(h, unique[h].compressed_size) == unique[h].compressed_size]
+        have = have + [bytes.fromhex(h) for h in held]
+        recompressed = [h for h in unique if h in held and held[h] != unique[h].compressed_size]
+    else:
+        recompressed = []
+    missing = [h.hex() for h in missing_blobs([bytes.fromhex(h) for h in candidates], have)] + recompressed
     return {"root": root, "missing": missing, "bytes": sum(unique[h].compressed_size for h in missing),
             "total_blobs": len(unique)}
 
@@ -183,13 +206,50 @@ async def delta(request: Request) -> Response:
     return JSONResponse(body)
 
 
+_RELEASE_CACHE_MAX = 256
+
+
+def _release_blobs(request: Request, root: str) -> tuple[str, dict[str, int]] | None:
+    """``(app_id, {blob hash: compressed size})`` of a published release (cached: a root's metadata never changes
+    in a store), or None."""
+    from capfast.cap.index import Index
+    from capfast.cap.manifest import Manifest
+
+    cache = getattr(request.app.state, "release_blobs", None)
+    if cache is None:
+        cache = request.app.state.release_blobs = OrderedDict()
+    found = cache.get(root)
+    if found is None:
+        meta = state_of(request).storage.release_meta(root)
+        if meta is None:
+            return None
+        sizes = {h: e.compressed_size for h, e in Index.from_cbor(meta["index"]).unique_blobs().items()}
+        found = (Manifest.from_cbor(meta["manifest"]).app_id, sizes)
+        cache[root] = found
+        while len(cache) > _RELEASE_CACHE_MAX:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(root)
+    return found
+
+
 async def blob(request: Request) -> Response:
-    h = request.path_params["sha256"]
-    if not _HEX64.fullmatch(h):
-        raise ApiError(400, "invalid_request", "blob id must be 64 lowercase hex characters")
-    path = Path(state_of(request).blob_dir) / f"{h}.zst"
+    root, h = request.path_params["root"], request.path_params["sha256"]
+    if not _HEX64.fullmatch(root) or not _HEX64.fullmatch(h):
+        raise ApiError(400, "invalid_request", "release root and blob id must be 64 lowercase hex characters")
+    found = await anyio.to_thread.run_sync(_release_blobs, request, root)
+    if found is None:
+        raise ApiError(404, "not_found", f"unknown release root {root}")
+    app_id, sizes = found
+    if h not in sizes:
+        raise ApiError(404, "not_found", f"blob {h} is not part of release {root}")
+    blob_dir = Path(state_of(request).blob_dir)
+    path = blob_dir / app_id / _payload_name(h, sizes[h])
     if not path.is_file():
-        raise ApiError(404, "not_found", f"unknown blob {h}")
+        legacy = blob_dir / f"{h}.zst"  # stores written before payloads were kept per app and size
+        if not (legacy.is_file() and legacy.stat().st_size == sizes[h]):
+            raise ApiError(404, "not_found", f"blob {h} of release {root} is not stored")
+        path = legacy
     return FileResponse(path, media_type="application/zstd",
                         headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
@@ -197,7 +257,7 @@ async def blob(request: Request) -> Response:
 
 ROUTES = [
     Route("/store/delta", delta, methods=["POST"]),
-    Route("/store/blobs/{sha256}", blob, methods=["GET", "HEAD"]),
+    Route("/store/releases/{root}/blobs/{sha256}", blob, methods=["GET", "HEAD"]),
     Route("/store/releases/{root}/{part}", release_part, methods=["GET"]),
     Route("/store/{app_id}/{channel}/latest", latest, methods=["GET"]),
     Route("/store/{app_id}/{channel}/publish", publish, methods=["POST"]),
