@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 
 from capfast import strict_json
@@ -134,10 +134,21 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": code, "message": msg}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _client_disconnected(request: Request, exc: Exception) -> JSONResponse:
+    """The client went away before sending the whole body: nothing failed on our side, so no 500 and no traceback.
+    The answer (400, never delivered) is what the access log and the metrics record."""
+    log.info("client disconnected during %s %s before the request body was complete", request.method,
+             request.url.path)
+    return JSONResponse({"error": "client_disconnected", "message": "the client closed the connection before the "
+                         "request body was complete"}, status_code=400)
+
+
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"error": "internal_error", "message": "Internal server error"}, status_code=500)
 
 
-#: Starlette ``exception_handlers`` for every app: ApiError → its JSON body, HTTP errors → JSON, anything else → 500.
-EXCEPTION_HANDLERS = {ApiError: _api_error, HTTPException: _http_error, Exception: _internal_error}
+#: Starlette ``exception_handlers`` for every app: ApiError → its JSON body, HTTP errors → JSON, a client gone
+#: mid-body → a logged 400 (no traceback), anything else → 500.
+EXCEPTION_HANDLERS = {ApiError: _api_error, HTTPException: _http_error, ClientDisconnect: _client_disconnected,
+                      Exception: _internal_error}

@@ -28,6 +28,7 @@ Environment variables (all optional)::
     CAP_TRUSTED_PROXIES        comma-separated IPs/CIDRs whose X-Forwarded-For is honoured (default none)
     CAP_MAX_UPLOAD_BYTES       /proof/upload and store publish limit (default 100 MB)
     CAP_MAX_JSON_BYTES         JSON request body limit (default 1 MiB)
+    CAP_MAX_CONCURRENT_UPLOADS /proof/upload requests processed at once (default 4; more wait up to 10 s, then 503)
     CAP_STORE_PUBLISHERS       "app.id=hex_ed25519_pk,..." keys allowed to publish per app id
 """
 
@@ -88,6 +89,7 @@ class ServerConfig:
     trusted_proxies: tuple[str, ...] = ()
     max_upload_bytes: int = 100 * 1000 * 1000
     max_json_bytes: int = 1 << 20
+    max_concurrent_uploads: int = 4
     store_publishers: dict[str, str] = field(default_factory=dict)
     # CapTokens (issue 11): pinned issuers (captoken-issuers.v1), the domain this server serves, an optional signed
     # revocation list, and the token key that signs one-time onboarding tokens.
@@ -128,6 +130,7 @@ _ENV = {
     "CAP_TOKEN_ISSUERS": "token_issuers", "CAP_TOKEN_AUDIENCE": "token_audience",
     "CAP_TOKEN_REVOCATIONS": "token_revocations", "CAP_ONBOARDING_KEY": "onboarding_key",
     "CAP_RATE_LIMIT_ONBOARD": "rate_onboard",
+    "CAP_MAX_CONCURRENT_UPLOADS": "max_concurrent_uploads",
 }
 
 
@@ -142,6 +145,11 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")
+        if name == "max_concurrent_uploads":
+            n = int(value)
+            if n < 1:
+                raise ValueError
+            return n
         if name in ("auth_leeway", "auth_max_lifetime", "max_upload_bytes", "max_json_bytes",
                     "auth_jwks_cache_seconds", "auth_jwks_refresh_cooldown"):
             n = int(value)

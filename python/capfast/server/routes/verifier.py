@@ -6,22 +6,27 @@ and requires it to match ``manifest.policy.hash``, then verifies the proof with
 :func:`capfast.lksg.proof.verify_proof` (real checks for ``merkle-disclosure-v1``, bindings only for the mock
 backend, which therefore yields ``warn``). Results are cached by (policy id, manifest hash, proof hash).
 
-``/proof/upload`` streams the multipart body to disk (never whole in memory), refuses more than
-``max_upload_bytes`` with 413 as soon as the limit is crossed, and reads the ZIP with the bounded bundle reader
-(:func:`capfast.lksg.bundle.read_bundle`).
+``/proof/upload`` streams the ``file`` part of the multipart body straight to disk (never whole in memory),
+refuses more than ``max_upload_bytes`` with 413 as soon as the limit is crossed, decompresses only
+``manifest.json`` and ``proof.dat`` (bounded, to disk), streams the ``proof_base64`` answer, and processes at most
+``max_concurrent_uploads`` uploads at once (see :func:`proof_upload`).
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import tempfile
+import zlib
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from capfast.server.api import ApiError, json_body, require, state_of
@@ -192,81 +197,254 @@ class _TooLarge(Exception):
     pass
 
 
+#: multipart parts other than ``file``: at most this many, with this many bytes in all
+_MAX_PARTS, _MAX_FIELD_BYTES = 8, 64 * 1024
+#: waiting for an upload slot (CAP_MAX_CONCURRENT_UPLOADS) longer than this is a 503
+_UPLOAD_WAIT_SECONDS = 10.0
+#: base64 is streamed from the extracted proof in slices of this many input bytes (a multiple of 3)
+_B64_SLICE = 3 * 256 * 1024
+
+
+class _FilePart:
+    """python-multipart callbacks writing the ``file`` part straight to ``out`` (nothing else is kept)."""
+
+    def __init__(self, out: Any, limit: int) -> None:
+        self.out, self.limit = out, limit
+        self.size = self.parts = self.field_bytes = 0
+        self.found = self.in_file = False
+        self.header_name = b""
+        self.headers: dict[bytes, bytes] = {}
+        self.error: str | None = None
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        self.headers, self.in_file = {}, False
+        if self.parts > _MAX_PARTS:
+            self.error = f"more than {_MAX_PARTS} multipart parts"
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        name = self.header_name.lower()
+        self.headers[name] = self.headers.get(name, b"") + data[start:end]
+
+    def on_header_end(self) -> None:
+        self.header_name = b""
+
+    def on_headers_finished(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        _, params = parse_options_header(self.headers.get(b"content-disposition", b""))
+        if params.get(b"name") == b"file" and not self.found:
+            self.found = self.in_file = True
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        n = end - start
+        if self.in_file:
+            self.size += n
+            if self.size > self.limit:
+                raise _TooLarge
+            self.out.write(data[start:end])
+        else:
+            self.field_bytes += n
+            if self.field_bytes > _MAX_FIELD_BYTES:
+                self.error = f"multipart fields other than 'file' exceed {_MAX_FIELD_BYTES} bytes"
+
+    def callbacks(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in ("on_part_begin", "on_header_field", "on_header_value",
+                                                        "on_header_end", "on_headers_finished", "on_part_data")}
+
+
+def _upload_slots(request: Request) -> anyio.Semaphore:
+    slots = getattr(request.app.state, "upload_slots", None)
+    if slots is None:
+        slots = request.app.state.upload_slots = anyio.Semaphore(state_of(request).config.max_concurrent_uploads)
+    return slots
+
+
 async def proof_upload(request: Request) -> Response:
-    from starlette.datastructures import UploadFile
+    """Memory stays bounded per request and across requests: the ``file`` part is streamed to disk as it arrives
+    (never held whole, never spooled twice), only ``manifest.json`` (≤ 16 MiB) and ``proof.dat`` (≤ 64 MiB,
+    extracted to disk) are decompressed, the ``proof_base64`` answer is encoded slice by slice while it is sent,
+    and at most ``max_concurrent_uploads`` uploads are processed at once (others wait up to 10 s, then 503)."""
+    from python_multipart.multipart import MultipartParser, parse_options_header
 
     await require(request, SCOPES["upload"])
     st = state_of(request)
     limit = st.config.max_upload_bytes
-    mb = limit / 1_000_000
-    too_large = ApiError(413, "file_too_large", f"File exceeds maximum size of {mb:g} MB")
+    too_large = ApiError(413, "file_too_large", f"File exceeds maximum size of {limit / 1_000_000:g} MB")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise too_large
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+    ctype, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if ctype != b"multipart/form-data" or not boundary:
         raise ApiError(400, "invalid_request", "Content-Type must be multipart/form-data with a 'file' field")
-    seen = [0]
-    receive = request.receive
-
-    async def counting_receive() -> Any:
-        message = await receive()
-        if message["type"] == "http.request":
-            seen[0] += len(message.get("body", b""))
-            if seen[0] > limit + 64 * 1024:
-                raise _TooLarge
-        return message
-
-    req = Request(request.scope, counting_receive)
-    try:
-        form = await req.form(max_files=1, max_fields=8)
-    except _TooLarge:
-        raise too_large from None
-    except Exception as exc:  # noqa: BLE001 - malformed multipart from the client
-        raise ApiError(400, "invalid_request", f"Malformed multipart body: {exc}") from None
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        await form.close()
-        raise ApiError(400, "invalid_request", "Missing required multipart field: file")
+    slots = _upload_slots(request)
+    acquired = False
+    with anyio.move_on_after(_UPLOAD_WAIT_SECONDS):
+        await slots.acquire()
+        acquired = True
+    if not acquired:
+        raise ApiError(503, "service_unavailable", f"{st.config.max_concurrent_uploads} uploads are being processed; "
+                       "retry later", headers={"Retry-After": "5"})
+    release = _Once(slots.release)
     fd, tmp = tempfile.mkstemp(prefix="upload-", suffix=".zip", dir=st.upload_dir)
+    cleanup = _Once(lambda: _unlink(tmp))
     try:
-        total = 0
         with os.fdopen(fd, "wb") as out:
-            while True:
-                chunk = await upload.read(1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > limit:
-                    raise too_large
-                out.write(chunk)
-        await form.close()
-        body = await anyio.to_thread.run_sync(_read_package, tmp, total)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return JSONResponse(body)
+            part = _FilePart(out, limit)
+            parser = MultipartParser(boundary, part.callbacks())  # type: ignore[arg-type]
+            seen = 0
+            try:
+                async for chunk in request.stream():
+                    seen += len(chunk)
+                    if seen > limit + 64 * 1024:
+                        raise too_large
+                    parser.write(chunk)
+                    if part.error:
+                        raise ApiError(400, "invalid_request", f"Malformed multipart body: {part.error}")
+                parser.finalize()
+            except _TooLarge:
+                raise too_large from None
+            except ApiError:
+                raise
+            except ClientDisconnect:
+                raise
+            except Exception as exc:  # noqa: BLE001 - python-multipart's errors on malformed input
+                raise ApiError(400, "invalid_request", f"Malformed multipart body: {exc}") from None
+        if not part.found:
+            raise ApiError(400, "invalid_request", "Missing required multipart field: file")
+        manifest, proof_path, count = await anyio.to_thread.run_sync(_read_package, tmp, str(st.upload_dir))
+    except BaseException:
+        cleanup()
+        release()
+        raise
+    cleanup()
+    proof_cleanup = _Once(lambda: _unlink(proof_path))
+    info = {"total_size": part.size, "file_count": count}
+    head = (json.dumps({"manifest": manifest}, ensure_ascii=False)[:-1] + ', "proof_base64": "').encode()
+    tail = ('", "package_info": ' + json.dumps(info) + "}").encode()
+    proof_size = os.path.getsize(proof_path)
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield head
+            with open(proof_path, "rb") as fh:
+                while chunk := fh.read(_B64_SLICE):
+                    yield base64.b64encode(chunk)
+            yield tail
+        finally:
+            proof_cleanup()
+            release()
+
+    def finish() -> None:
+        proof_cleanup()
+        release()
+
+    length = len(head) + 4 * ((proof_size + 2) // 3) + len(tail)
+    return StreamingResponse(body(), media_type="application/json", headers={"Content-Length": str(length)},
+                             background=BackgroundTask(finish))
 
 
-def _read_package(path: str, total: int) -> dict[str, Any]:
+class _Once:
+    """Call ``fn`` the first time only (cleanup reachable from several paths)."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn: Any = fn
+
+    def __call__(self) -> None:
+        fn, self.fn = self.fn, None
+        if fn is not None:
+            fn()
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _read_package(path: str, tmp_dir: str) -> tuple[dict[str, Any], str, int]:
+    """``(manifest, extracted proof.dat path, file count)`` of an uploaded ZIP. Only ``manifest.json`` and
+    ``proof.dat`` are decompressed, each bounded by its declared size, cap and ratio; every entry name is checked.
+    Errors name entries, never server paths."""
+    import stat
+    import zipfile
+
     from capfast.errors import BundleError, CapfastError
-    from capfast.lksg.bundle import read_bundle
-    from capfast.lksg.manifest import parse_manifest
+    from capfast.lksg.bundle import Limits, check_name
+    from capfast.lksg.manifest import MAX_MANIFEST_BYTES, parse_manifest
+
+    lim = Limits()
+    caps = {"manifest.json": MAX_MANIFEST_BYTES, "proof.dat": lim.max_file_bytes}
+
+    def bad(message: str) -> ApiError:
+        return ApiError(400, "invalid_package", f"Invalid package: {message}")
 
     try:
-        kind, files = read_bundle(path)
-    except BundleError as exc:
-        raise ApiError(400, "invalid_package", f"Invalid package: {exc}") from None
-    if kind != "zip":
-        raise ApiError(400, "invalid_package", "the upload must be a ZIP archive")
-    for required in ("manifest.json", "proof.dat"):
-        if required not in files:
-            raise ApiError(400, "invalid_package", f"Missing required file: {required}")
-    try:
-        manifest = parse_manifest(files["manifest.json"])
-    except CapfastError as exc:
-        raise ApiError(400, "invalid_package", f"Invalid manifest.json: {exc}") from None
-    return {"manifest": manifest, "proof_base64": base64.b64encode(files["proof.dat"]).decode(),
-            "package_info": {"total_size": total, "file_count": len(files)}}
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise bad(f"the upload is not a readable ZIP archive ({exc})") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > lim.max_entries:
+            raise bad(f"ZIP has {len(infos)} entries, over the {lim.max_entries} limit")
+        seen: set[str] = set()
+        wanted: dict[str, zipfile.ZipInfo] = {}
+        count = 0
+        for info in infos:
+            try:
+                name = check_name(info.filename.rstrip("/") if info.is_dir() else info.filename)
+            except BundleError as exc:
+                raise bad(str(exc)) from None
+            if name in seen:
+                raise bad(f"ZIP has the entry {name!r} twice")
+            seen.add(name)
+            if (info.external_attr >> 16) & 0o170000 == stat.S_IFLNK:
+                raise bad(f"ZIP entry {name!r} is a symlink")
+            if not info.is_dir():
+                count += 1
+                if name in caps:
+                    wanted[name] = info
+        for required in ("manifest.json", "proof.dat"):
+            if required not in wanted:
+                raise ApiError(400, "invalid_package", f"Missing required file: {required}")
+
+        def open_checked(name: str) -> Any:
+            info = wanted[name]
+            if info.file_size > caps[name]:
+                raise bad(f"{name} is {info.file_size} bytes, over the {caps[name]}-byte limit")
+            if info.compress_size and info.file_size // max(info.compress_size, 1) > lim.max_ratio:
+                raise bad(f"{name} has a compression ratio over {lim.max_ratio} (zip bomb?)")
+            return zf.open(info)
+
+        try:
+            with open_checked("manifest.json") as fh:
+                raw = fh.read(MAX_MANIFEST_BYTES + 1)
+            if len(raw) != wanted["manifest.json"].file_size:
+                raise bad("manifest.json is not the size its header declares")
+            try:
+                manifest = parse_manifest(raw)
+            except CapfastError as exc:
+                raise ApiError(400, "invalid_package", f"Invalid manifest.json: {exc}") from None
+            fd, proof_path = tempfile.mkstemp(prefix="proof-", suffix=".dat", dir=tmp_dir)
+            try:
+                declared, written = wanted["proof.dat"].file_size, 0
+                with os.fdopen(fd, "wb") as out, open_checked("proof.dat") as fh:
+                    while chunk := fh.read(min(1 << 20, declared + 1 - written)):
+                        written += len(chunk)
+                        if written > declared:
+                            break
+                        out.write(chunk)
+                if written != declared:
+                    raise bad("proof.dat is not the size its header declares")
+            except BaseException:
+                _unlink(proof_path)
+                raise
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, zlib.error) as exc:
+            raise bad(f"ZIP entry cannot be read ({type(exc).__name__}: {exc})") from None
+    return manifest, proof_path, count
 
 
 ROUTES = [
