@@ -49,6 +49,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from capfast.server.app import create_app
     from capfast.server.auth import NOT_CONFIGURED_MESSAGE
     from capfast.server.config import RateSpec, ServerConfig, load_config
+    from capfast.server.guard import ConnectionGuard, ConnectionLimits, guarded_protocol
     from capfast.server.logs import configure_logging
 
     overrides: dict[str, Any] = {
@@ -71,6 +72,28 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.json:
         emit(args, {"ok": True, "host": args.host, "port": args.port, "state_dir": str(config.state_dir.resolve()),
                     "database": app.state.cap.storage.kind, "auth_configured": config.auth_configured}, "")
+    _raise_fd_limit(config.max_connections + 256)
+    # Connection limits (slowloris): our h11 protocol with per-client and total caps, a header deadline and a body
+    # idle timeout (capfast.server.guard). No uvicorn limit_concurrency: it answered 503 to every request,
+    # /healthz included, as soon as that many connections were merely open.
+    guard = ConnectionGuard(ConnectionLimits(config.header_timeout, config.body_idle_timeout,
+                                             config.max_connections_per_client, config.max_connections),
+                            config.proxy_networks())
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                server_header=False, proxy_headers=False, timeout_keep_alive=5, limit_concurrency=1000)
+                server_header=False, proxy_headers=False, timeout_keep_alive=5, http=guarded_protocol(guard))
     return 0
+
+
+def _raise_fd_limit(wanted: int) -> None:
+    """Let the process hold ``wanted`` descriptors if the hard limit allows (the default soft limit is often 1024)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass

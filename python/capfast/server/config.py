@@ -29,6 +29,11 @@ Environment variables (all optional)::
     CAP_MAX_UPLOAD_BYTES       /proof/upload and store publish limit (default 100 MB)
     CAP_MAX_JSON_BYTES         JSON request body limit (default 1 MiB)
     CAP_MAX_CONCURRENT_UPLOADS /proof/upload requests processed at once (default 4; more wait up to 10 s, then 503)
+    CAP_HEADER_TIMEOUT         seconds a connection has to send its request line and headers (default 10)
+    CAP_BODY_IDLE_TIMEOUT      longest pause, in seconds, while a request body is received (default 30)
+    CAP_MAX_CONNECTIONS_PER_CLIENT  open connections per client address, IPv6 per /64 (default 32; trusted
+                               proxies exempt)
+    CAP_MAX_CONNECTIONS        open connections in all (default 1000); see capfast.server.guard
     CAP_STORE_PUBLISHERS       "app.id=hex_ed25519_pk,..." keys allowed to publish per app id
 """
 
@@ -90,6 +95,10 @@ class ServerConfig:
     max_upload_bytes: int = 100 * 1000 * 1000
     max_json_bytes: int = 1 << 20
     max_concurrent_uploads: int = 4
+    header_timeout: float = 10.0
+    body_idle_timeout: float = 30.0
+    max_connections_per_client: int = 32
+    max_connections: int = 1000
     store_publishers: dict[str, str] = field(default_factory=dict)
     # CapTokens (issue 11): pinned issuers (captoken-issuers.v1), the domain this server serves, an optional signed
     # revocation list, and the token key that signs one-time onboarding tokens.
@@ -130,7 +139,9 @@ _ENV = {
     "CAP_TOKEN_ISSUERS": "token_issuers", "CAP_TOKEN_AUDIENCE": "token_audience",
     "CAP_TOKEN_REVOCATIONS": "token_revocations", "CAP_ONBOARDING_KEY": "onboarding_key",
     "CAP_RATE_LIMIT_ONBOARD": "rate_onboard",
-    "CAP_MAX_CONCURRENT_UPLOADS": "max_concurrent_uploads",
+    "CAP_MAX_CONCURRENT_UPLOADS": "max_concurrent_uploads", "CAP_HEADER_TIMEOUT": "header_timeout",
+    "CAP_BODY_IDLE_TIMEOUT": "body_idle_timeout", "CAP_MAX_CONNECTIONS_PER_CLIENT": "max_connections_per_client",
+    "CAP_MAX_CONNECTIONS": "max_connections",
 }
 
 
@@ -145,11 +156,16 @@ def _coerce(name: str, value: Any) -> Any:
             if isinstance(value, bool):
                 return value
             return str(value).strip().lower() in ("1", "true", "yes", "on")
-        if name == "max_concurrent_uploads":
+        if name in ("max_concurrent_uploads", "max_connections_per_client", "max_connections"):
             n = int(value)
             if n < 1:
                 raise ValueError
             return n
+        if name in ("header_timeout", "body_idle_timeout"):
+            f = float(value)
+            if not 0 < f <= 3600:
+                raise ValueError
+            return f
         if name in ("auth_leeway", "auth_max_lifetime", "max_upload_bytes", "max_json_bytes",
                     "auth_jwks_cache_seconds", "auth_jwks_refresh_cooldown"):
             n = int(value)
