@@ -192,6 +192,57 @@ def test_verify_naive(benchmark, built):
                               iterations=1) == SMALL + BIG + 1
 
 
+# -- signature-only `cap verify`, the whole command as a user runs it (interpreter start, imports, index, root) -----
+# Issue 19 item 14: Hmbown's Rust `cap verify` took 46 ms on the full-size package; this measures the same command of
+# capfast as a process, against the straightforward Python verifier run as a process in the same run.
+
+VERIFY_SIG = f"cap verify (signature only, whole process) {APP}"
+_NAIVE_SIG = """
+import hashlib, sys, zipfile
+import cbor2
+from nacl.signing import VerifyKey
+with zipfile.ZipFile(sys.argv[1]) as z:
+    manifest = z.read("_cap/manifest.cbor")
+    files = cbor2.loads(z.read("_cap/index.cbor"))["files"]
+    h = hashlib.sha256(b"CAPROOT\\0" + hashlib.sha256(manifest).digest())
+    for vpath in sorted(files):
+        h.update(vpath.encode() + b"\\0" + bytes.fromhex(files[vpath]["hash"]) + b"\\n")
+    assert z.read("_cap/root.sha256").strip().decode() == h.hexdigest()
+    VerifyKey(bytes.fromhex(sys.argv[2])).verify(h.digest(), z.read("_cap/signature.ed25519"))
+print("OK")
+"""
+
+
+def _run(argv: list[str]) -> str:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # as installed: .pyc present
+    r = subprocess.run([sys.executable, *argv] if argv[0] == "-c" else argv, capture_output=True, text=True,
+                       env=env, check=True)
+    return r.stdout
+
+
+def test_verify_signature_process_native(benchmark, built):
+    import sys
+
+    tag(benchmark, VERIFY_SIG, "subject", "capfast `cap verify --pubkey` (native scan)")
+    pk = built.parent / "pk.hex"
+    pk.write_text(ed25519.public_key(SK).hex())
+    cap = str(Path(sys.executable).parent / "cap")
+    _run([cap, "verify", str(built), "--pubkey", str(pk)])  # warm the page cache and .pyc files
+    assert benchmark.pedantic(lambda: _run([cap, "verify", str(built), "--pubkey", str(pk)]), rounds=10,
+                              iterations=1).startswith("OK")
+
+
+def test_verify_signature_process_naive(benchmark, built):
+    tag(benchmark, VERIFY_SIG, "baseline", "zipfile + cbor2 + hashlib + PyNaCl, as a process")
+    argv = ["-c", _NAIVE_SIG, str(built), ed25519.public_key(SK).hex()]
+    _run(argv)
+    assert benchmark.pedantic(lambda: _run(argv), rounds=10, iterations=1).startswith("OK")
+
+
 ROOT = f"CAP root {N_ROOT // 1000}k entries"
 
 

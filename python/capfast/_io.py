@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +53,8 @@ def atomic_writer(path: str | os.PathLike[str], *, mode: int | None = None) -> I
     and an existing file keeps its permission bits. If the block raises, the target is untouched and the
     temporary file is removed.
     """
+    import tempfile
+
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     if mode is None:

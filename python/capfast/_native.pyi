@@ -150,6 +150,16 @@ def cap_index_rows(data: Buffer) -> list[tuple[str, str, int, int, str, str | No
     """``[(path, hash_hex, size, compressed_size, compression, mime)]`` if ``data`` is exactly the canonical
     ``_cap/index.cbor`` encoding, else None (the caller then decodes strictly for the precise error)."""
 
+def cap_scan(
+    path: str | os.PathLike[str], max_entries: int, max_manifest: int, max_index: int
+) -> (
+    tuple[list[tuple[str, int, int, int]], bytes, bytes, bytes, bytes, bytes | None, bytes, list[str], int] | None
+):
+    """Every key-independent check of a clean package in one pass (strict ZIP, metadata caps and CRCs, canonical
+    index, plain-ASCII safe paths, no collisions, one blob per indexed hash of the indexed size, the root):
+    ``(meta, manifest, index, root_text, signature, public_key, root, paths, blob_count)``, or None when anything
+    needs the general path (which names the problem). ZIP structure errors raise like :func:`zip_entries`."""
+
 def cap_pack_files(paths: Sequence[str | os.PathLike[str]], level: int = 10) -> list[tuple[str, int, bytes]]:
     """Read, SHA-256 and zstd-compress files in parallel (one streaming frame each, no content size):
     ``[(hash_hex, size, blob)]`` in input order; equal contents share one blob object."""

@@ -8,6 +8,7 @@ binding ``rust/src/py/merkle.rs``; ``_py/cap/`` twins ``rust/src/cap/`` file for
 from capfast._py.cap.index import cap_index_rows
 from capfast._py.cap.pack import cap_pack_files
 from capfast._py.cap.root import cap_root
+from capfast._py.cap.scan import cap_scan
 from capfast._py.cap.verify import cap_read_blob, cap_verify_blobs
 from capfast._py.cap.zip import zip_entries, zip_write
 from capfast._py.captoken import captoken_parse, captoken_verify_batch
@@ -57,6 +58,7 @@ __all__ = [
     "cap_pack_files",
     "cap_read_blob",
     "cap_root",
+    "cap_scan",
     "cap_verify_blobs",
     "missing_blobs",
     "zip_entries",

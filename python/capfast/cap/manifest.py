@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -180,6 +179,8 @@ class Manifest:
     @classmethod
     def from_toml_text(cls, text: str) -> Manifest:
         """Parse ``Cap.toml`` text; unknown keys and tables are errors (the reference silently drops them)."""
+        import tomllib
+
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

@@ -28,12 +28,9 @@ import errno
 import hashlib
 import os
 import re
-import shutil
 import stat
-import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from capfast import ed25519
 from capfast._backend import core
@@ -63,6 +60,8 @@ MANIFEST, INDEX, ROOT, SIGNATURE, PUBKEY = (
 )
 _REQUIRED = (MANIFEST, INDEX, ROOT, SIGNATURE)
 _BLOB_NAME = re.compile(r"blobs/([0-9a-f]{64})\.zst")
+_HEX64_LINES = re.compile(r"(?:[0-9a-f]{64}\n)*[0-9a-f]{64}")
+_META_NAMES = frozenset((*_REQUIRED, PUBKEY))
 _MAX_APP_FILES = 60_000
 UNSIGNED_INDEX_FIELDS_NOTE = (
     "size, compressed_size and mime are not covered by the signature: sizes are enforced when blobs are "
@@ -70,9 +69,10 @@ UNSIGNED_INDEX_FIELDS_NOTE = (
 )
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Caps applied to untrusted packages (all sizes in bytes)."""
+# NamedTuples, not dataclasses: ``dataclasses`` imports ``inspect`` (and with it ``ast``, ``dis``, ``tokenize``),
+# which a signature check -- a whole ``cap verify`` process -- would pay for on every run.
+class Limits(NamedTuple):
+    """Caps applied to untrusted packages (all sizes in bytes); ``limits._replace(max_total=...)`` for others."""
 
     max_entries: int = 65_535
     max_manifest: int = 1 << 20
@@ -92,17 +92,19 @@ class Limits:
                 "window_log_max": self.window_log_max}
 
 
-@dataclass
 class BuildResult:
-    path: Path
-    root: bytes
-    manifest: Manifest
-    index: Index
-    size: int
+    """What :func:`build` wrote."""
+
+    __slots__ = ("path", "root", "manifest", "index", "size")
+
+    def __init__(self, path: Path, root: bytes, manifest: Manifest, index: Index, size: int) -> None:
+        self.path, self.root, self.manifest, self.index, self.size = path, root, manifest, index, size
+
+    def __repr__(self) -> str:
+        return f"BuildResult(path={self.path!r}, root={self.root.hex()}, files={len(self.index)}, size={self.size})"
 
 
-@dataclass
-class VerifyResult:
+class VerifyResult(NamedTuple):
     """What was verified and with which key. ``key_source`` is ``"provided"`` or ``"pinned"``."""
 
     root: bytes
@@ -113,7 +115,7 @@ class VerifyResult:
     embedded_key_matches: bool | None
     files: int
     blobs: int
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = []  # never mutated: verify builds a fresh list
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +207,8 @@ def build(cap_toml: str | os.PathLike[str], secret_key: bytes, out: str | os.Pat
     directory = target.parent if str(target.parent) else Path(".")
     # A build killed earlier (even SIGKILL) left its temp file: remove those whose process is gone.
     remove_stale_temps(directory, f".{target.name}.build-", suffix=".tmp")
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.build-{os.getpid()}-", suffix=".tmp", dir=directory)
     os.close(fd)
     try:
@@ -225,46 +229,93 @@ def build(cap_toml: str | os.PathLike[str], secret_key: bytes, out: str | os.Pat
 
 # -- open / verify / extract -----------------------------------------------------------------------------------------
 
+def _unexpected(name: str) -> None:
+    check_vpath(name)  # a blob name is always safe; anything else must be before it is even named
+    raise UnexpectedEntryError(f"unexpected entry {name!r} (only _cap/ metadata and blobs/<sha256>.zst)")
+
+
 class Package:
     """An opened, structurally checked ``.cap`` (no key involved yet). Use :meth:`open`."""
 
     def __init__(self) -> None:
         self.path: Path = Path()
         self.limits = Limits()
-        self.entries: dict[str, tuple[int, int, int]] = {}
         self.manifest_bytes = b""
         self.manifest: Manifest
-        self.index: Index
         self.root = b""
         self.signature = b""
         self.embedded_key: bytes | None = None
         self.warnings: list[str] = []
-        self._unique: dict[str, FileEntry] = {}
+        # After the one-pass native scan (see ``open``), the index, the blob table and the blob entries are built
+        # only when something asks for them (inspect, verify --full, extract), not for a signature check.
+        self._entries: dict[str, tuple[int, int, int]] | None = {}
+        self._index: Index | None = None
+        self._index_bytes = b""
+        self._unique_cache: dict[str, FileEntry] | None = {}
+        self._counts: tuple[int, int] | None = None  # (files, blobs) from the scan, before the index is built
+
+    @property
+    def entries(self) -> dict[str, tuple[int, int, int]]:
+        """Archive entry name → ``(data_offset, size, crc32)``."""
+        if self._entries is None:
+            self._entries = {n: (o, sz, c) for n, o, sz, c in core.zip_entries(str(self.path), self.limits.max_entries)}
+        return self._entries
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = Index.from_cbor(self._index_bytes)
+        return self._index
+
+    @property
+    def _unique(self) -> dict[str, FileEntry]:
+        if self._unique_cache is None:
+            self._unique_cache = self.index.unique_blobs()
+        return self._unique_cache
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], limits: Limits | None = None) -> Package:
-        """Parse and check everything that needs no key (see the module docstring)."""
+        """Parse and check everything that needs no key (see the module docstring).
+
+        A clean package takes one native pass (``cap_scan``: strict ZIP, metadata, canonical index, safe paths,
+        collisions, blob table, root); anything it is not sure of goes the general way below, which names the
+        problem."""
         pkg = cls()
         pkg.path = Path(path)
         pkg.limits = limits or Limits()
+        lim = pkg.limits
+        scanned = core.cap_scan(str(pkg.path), lim.max_entries, lim.max_manifest, lim.max_index)
+        if scanned is not None:
+            meta, pkg.manifest_bytes, pkg._index_bytes, _root_text, pkg.signature, key, pkg.root, paths, n_blobs = \
+                scanned
+            pkg._counts = (len(paths), n_blobs)
+            pkg._entries = {n: (o, sz, c) for n, o, sz, c in meta}
+            pkg.manifest = Manifest.from_cbor(pkg.manifest_bytes)
+            pkg.embedded_key = key
+            pkg._unique_cache = None
+            if pkg.manifest.ui not in paths or (pkg.manifest.core_wasm is not None and
+                                               pkg.manifest.core_wasm not in paths):
+                pkg._entries, pkg._index = {}, None  # the general path below names the missing entry point
+            else:
+                pkg._entries = None  # blob entries: read again if ever needed
+                return pkg
         raw_entries = core.zip_entries(str(pkg.path), pkg.limits.max_entries)
-        blob_names: dict[str, str] = {}
+        entries, blob_names = pkg.entries, {}
         for name, offset, size, crc in raw_entries:
-            if name in (*_REQUIRED, PUBKEY):
-                pkg.entries[name] = (offset, size, crc)
-                continue
-            m = _BLOB_NAME.fullmatch(name)
-            if m is None:
-                check_vpath(name)  # a blob name is always safe; anything else must be before it is even named
-                raise UnexpectedEntryError(f"unexpected entry {name!r} (only _cap/ metadata and blobs/<sha256>.zst)")
-            pkg.entries[name] = (offset, size, crc)
-            blob_names[m.group(1)] = name
+            entries[name] = (offset, size, crc)
+            if len(name) == 74 and name.startswith("blobs/") and name.endswith(".zst"):
+                blob_names[name[6:70]] = name  # the 64 characters are checked below, all at once
+            elif name not in _META_NAMES:
+                _unexpected(name)
+        if blob_names and not _HEX64_LINES.fullmatch("\n".join(blob_names)):
+            _unexpected(next(n for n in blob_names.values() if not _BLOB_NAME.fullmatch(n)))
         for name in _REQUIRED:
             if name not in pkg.entries:
                 raise MissingEntryError(f"missing required entry {name}")
         pkg.manifest_bytes = pkg._read(MANIFEST, pkg.limits.max_manifest)
         pkg.manifest = Manifest.from_cbor(pkg.manifest_bytes)
-        pkg.index = Index.from_cbor(pkg._read(INDEX, pkg.limits.max_index))
+        pkg._index_bytes = pkg._read(INDEX, pkg.limits.max_index)
+        pkg._index = Index.from_cbor(pkg._index_bytes)
         root_text = pkg._read(ROOT, 65)
         if not re.fullmatch(rb"[0-9a-f]{64}\n", root_text):
             raise SignatureError("_cap/root.sha256 is not 64 lowercase hex digits and a newline")
@@ -285,7 +336,7 @@ class Package:
         if pkg.root.hex().encode() + b"\n" != root_text:
             raise SignatureError(f"root mismatch: _cap/root.sha256 says {root_text[:64].decode()}, the manifest and "
                                  f"index give {pkg.root.hex()}")
-        pkg._unique = pkg.index.unique_blobs()
+        pkg._unique_cache = pkg.index.unique_blobs()
         for h, entry in pkg._unique.items():
             name = blob_names.pop(h, None)
             if name is None:
@@ -357,8 +408,8 @@ class Package:
         warnings = list(self.warnings)
         if matches is False:
             warnings.append("the embedded public key differs from the verification key")
-        return VerifyResult(self.root, key, source, full, self.embedded_key, matches, len(self.index),
-                            len(self._unique), warnings)
+        files, blobs = self._counts if self._index is None and self._counts else (len(self.index), len(self._unique))
+        return VerifyResult(self.root, key, source, full, self.embedded_key, matches, files, blobs, warnings)
 
     def verify_blobs(self) -> None:
         """Decompress every blob with bounded memory; check size and SHA-256; stop at the first violation."""
@@ -389,6 +440,8 @@ class Package:
             raise DecompressionBombError(
                 f"extracting would write {total} bytes ({files} files from {unique} bytes of unique content), over "
                 f"the cap of {lim.max_extract_bytes} bytes (--max-bytes)")
+        import shutil
+
         free = shutil.disk_usage(directory).free
         if total + lim.min_free_after_extract > free:
             raise OSError(errno.ENOSPC, f"not enough free space in {directory}: extracting needs {total} bytes and "
@@ -409,6 +462,9 @@ class Package:
         self.plan_extract(parent)
         result = self.verify(public_key, trust_store=trust_store, full=True)
         remove_stale_temps(parent, f".{target.name}.extract-")
+        import shutil
+        import tempfile
+
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-{os.getpid()}-", dir=parent))
         try:
             by_hash: dict[str, list[str]] = {}

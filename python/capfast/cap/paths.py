@@ -9,7 +9,6 @@ equal after case folding collide (they would overwrite each other on case-insens
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 
 from capfast.errors import DuplicateEntryError, UnsafePathError
@@ -40,7 +39,9 @@ def check_vpath(path: str) -> str:
         raise UnsafePathError(f"path {shown} is absolute")
     if ":" in path:
         raise UnsafePathError(f"path {shown} contains ':' (drive letter or stream name)")
-    if unicodedata.normalize("NFC", path) != path:
+    import unicodedata  # only reached for paths the ASCII screen could not clear
+
+    if not path.isascii() and unicodedata.normalize("NFC", path) != path:
         raise UnsafePathError(f"path {shown} is not NFC-normalised")
     for comp in path.split("/"):
         if comp in ("", ".", ".."):

@@ -13,7 +13,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 from capfast.cli._command import Commands
@@ -28,7 +27,7 @@ from capfast.cli._output import (
     report_error,
 )
 
-__all__ = ["COMMAND_MODULES", "build_commands", "build_parser", "main"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "build_commands", "build_parser", "main"]
 
 #: Command-group modules, in ``cap --help`` order. Add one line per new ``cli/<name>.py``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -52,13 +51,27 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full ``cap`` parser with every registered command group."""
-    return build_commands().parser
+#: The modules that register each top-level command. ``cap CMD ...`` imports and registers only these, so a command
+#: does not pay for every other command's parser and imports; ``tests/cli/test_cli_lazy.py`` keeps this table equal
+#: to what the modules register. A command missing here still works (the full parser is built).
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "prepare": ("prepare",), "commit": ("commit",), "prove": ("commit",), "verify-inclusion": ("commit",),
+    "audit": ("audit",), "keys": ("keys",), "trust": ("keys", "pkg"), "sign": ("sign",), "build": ("pkg",),
+    "verify": ("pkg",), "inspect": ("pkg",), "extract": ("pkg",), "diff": ("pkg",), "caps": ("pkg",),
+    "policy": ("policy",), "manifest": ("manifest",), "proof": ("proof",), "export": ("export",),
+    "verifier": ("verifier",), "registry": ("registry",), "project": ("project",), "serve": ("serve",),
+    "update": ("update",), "rollback": ("update",), "publish": ("update",),
+}
 
 
-def build_commands() -> Commands:
-    """Every ``cap`` command, declared by the modules of :data:`COMMAND_MODULES` (``.parser`` is the root parser)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``cap`` parser: every command, or only the modules that register ``command`` when it is known."""
+    return build_commands(command).parser
+
+
+def build_commands(command: str | None = None) -> Commands:
+    """The ``cap`` commands declared by the modules of :data:`COMMAND_MODULES` (all of them, or those that register
+    ``command``; ``.parser`` is the root parser)."""
     from capfast import __version__
 
     codes = "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
@@ -70,9 +83,11 @@ def build_commands() -> Commands:
     )
     parser.add_argument("--version", action="version", version=f"cap (capfast) {__version__}")
     cli = Commands(parser)
+    wanted = COMMANDS.get(command or "", COMMAND_MODULES)
     for name in COMMAND_MODULES:
-        module = importlib.import_module(f"capfast.cli.{name}")
-        module.register(cli)
+        if name in wanted:
+            module = importlib.import_module(f"capfast.cli.{name}")
+            module.register(cli)
     return cli
 
 
@@ -113,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:
-        parser = build_parser()
+        parser = build_parser(argv[0] if argv and not argv[0].startswith("-") else None)
         args = parser.parse_args(argv)
         as_json = bool(getattr(args, "json", False))
         func = getattr(args, "func", None)
@@ -137,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the one place that turns every failure into one line
         code, message, hint = _classify(exc)
         if code == EXIT_INTERNAL and os.environ.get("CAP_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         report_error(message, code, hint, as_json=as_json)
         return code

@@ -9,7 +9,6 @@ capability denied by ``caps check``); 2 bad input (malformed Cap.toml, key file 
 from __future__ import annotations
 
 import argparse
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -204,17 +203,15 @@ def _byte_size(text: str) -> int:
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from capfast.cap.package import Limits, Package
     from capfast.errors import PackageError
 
     key = _pubkey(args)
     limits = Limits()
     if args.max_bytes is not None:
-        limits = dataclasses.replace(limits, max_extract_bytes=args.max_bytes)
+        limits = limits._replace(max_extract_bytes=args.max_bytes)
     if args.max_files is not None:
-        limits = dataclasses.replace(limits, max_extract_files=args.max_files)
+        limits = limits._replace(max_extract_files=args.max_files)
     try:
         pkg = Package.open(args.cap, limits)
         res = pkg.extract(args.output, key, trust_store=_store(args))
@@ -288,6 +285,8 @@ def run_trust_rotate(args: argparse.Namespace) -> int:
 
 
 def _load_overlay(path: Path) -> dict[str, Any]:
+    import tomllib
+
     try:
         if path.suffix == ".toml":
             doc = tomllib.loads(path.read_text(encoding="utf-8"))

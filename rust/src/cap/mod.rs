@@ -4,6 +4,7 @@
 pub mod index;
 pub mod pack;
 pub mod root;
+pub mod scan;
 pub mod verify;
 pub mod zip;
 

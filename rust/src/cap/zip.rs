@@ -340,8 +340,14 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
                 format!("duplicate zip entry {name:?}"),
             ));
         }
-        // Local header: must agree with the central record.
-        read_at_into(src, file_len, &mut local, 30, header_offset, || {
+        // Local header: must agree with the central record. Header and name are read with one `pread` when both
+        // are inside the file (10,000 entries: 10,000 syscalls instead of 20,000); a truncated archive takes the
+        // two-step path below so the error names the part that is missing.
+        let joined = header_offset
+            .checked_add(30 + nlen as u64)
+            .is_some_and(|end| end <= file_len);
+        let head_len = if joined { 30 + nlen } else { 30 };
+        read_at_into(src, file_len, &mut local, head_len, header_offset, || {
             format!("local header of {name:?}")
         })?;
         if get32(&local, 0) != LOCAL_SIG {
@@ -360,9 +366,13 @@ pub fn read_entries(src: &(impl Source + ?Sized), max_entries: usize) -> Result<
                 "entry {name:?}: local header disagrees with the central directory"
             )));
         }
-        read_at_into(src, file_len, &mut local, nlen, header_offset + 30, || {
-            format!("local name of {name:?}")
-        })?;
+        if joined {
+            local.drain(..30);
+        } else {
+            read_at_into(src, file_len, &mut local, nlen, header_offset + 30, || {
+                format!("local name of {name:?}")
+            })?;
+        }
         if local != raw_name {
             return Err(zerr(format!("entry {name:?}: local header names a different file")));
         }

@@ -215,6 +215,42 @@ fn zip_entries(py: Python<'_>, path: PathBuf, max_entries: usize) -> PyResult<Ve
         .collect())
 }
 
+/// The scanned, key-independent parts of a clean package (see `cap::scan`), or `None` when anything needs the
+/// general path: `(meta, manifest, index, root_text, signature, public_key, root, paths, blob_count)` with `meta`
+/// the `_cap/` entries as `(name, offset, size, crc)`.
+#[allow(clippy::type_complexity)]
+#[pyfunction]
+fn cap_scan<'py>(
+    py: Python<'py>,
+    path: PathBuf,
+    max_entries: usize,
+    max_manifest: u64,
+    max_index: u64,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    let file = open(&path)?;
+    let Some(s) = py.detach(|| core_cap::scan::scan(&file, max_entries, max_manifest, max_index))? else {
+        return Ok(None);
+    };
+    let meta: Vec<(String, u64, u64, u32)> = s
+        .meta
+        .into_iter()
+        .map(|e| (e.name, e.data_offset, e.size, e.crc))
+        .collect();
+    let paths = PyList::new(py, s.paths.iter().map(|p| PyString::new(py, p)))?;
+    let out = (
+        meta,
+        PyBytes::new(py, &s.manifest),
+        PyBytes::new(py, &s.index),
+        PyBytes::new(py, &s.root_text),
+        PyBytes::new(py, &s.signature),
+        s.public_key.map(|k| PyBytes::new(py, &k)),
+        PyBytes::new(py, &s.root),
+        paths,
+        s.blobs,
+    );
+    Ok(Some(out.into_pyobject(py)?))
+}
+
 fn blob_refs(blobs: &Bound<'_, PyAny>) -> PyResult<Vec<BlobRef>> {
     blobs
         .try_iter()?
@@ -370,6 +406,7 @@ pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cap_pack_files, m)?)?;
     m.add_function(wrap_pyfunction!(zip_write, m)?)?;
     m.add_function(wrap_pyfunction!(zip_entries, m)?)?;
+    m.add_function(wrap_pyfunction!(cap_scan, m)?)?;
     m.add_function(wrap_pyfunction!(cap_verify_blobs, m)?)?;
     m.add_function(wrap_pyfunction!(cap_read_blob, m)?)?;
     m.add_function(wrap_pyfunction!(missing_blobs, m)?)?;
