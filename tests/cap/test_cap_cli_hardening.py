@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from caphelpers import RFC_PK, RFC_SK, forge, make_app
 
+from capfast import cbor
 from capfast._backend import core
-from capfast.cap import cbor
 from capfast.cap.package import build
 
 CAP = Path(sys.executable).parent / "cap"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from caphelpers import RFC_PK, RFC_SK, forge, make_app, read_entries
 
-from capfast.cap import cbor
+from capfast import cbor
 from capfast.cap.package import Package, build
 
 

@@ -42,4 +42,4 @@ def test_hostile_yaml_refused(cap, one_line_error, tmp_path: Path, command: str,
 def test_oversized_yaml_refused_before_parsing(cap, one_line_error, tmp_path: Path) -> None:
     policy = tmp_path / "big.yml"
     policy.write_bytes(b"a: '" + b"x" * (1 << 20) + b"'\n")
-    assert "bytes" in one_line_error(cap("policy", "validate", policy), 2)
+    assert "limit" in one_line_error(cap("policy", "validate", policy), 2)

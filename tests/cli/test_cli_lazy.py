@@ -56,5 +56,6 @@ def test_signature_only_verify_imports_little(tmp_path: Path) -> None:
     assert doc["rc"] == 0, r.stdout + r.stderr
     heavy = [m for m in doc["modules"] if m in ("inspect", "dataclasses", "tomllib", "tempfile", "capfast.commit",
                                                 "capfast.merkle", "capfast.lksg", "capfast.server", "starlette",
-                                                "uvicorn", "httpx", "yaml", "capfast.cli.prepare", "capfast.cli.serve")]
+                                                "uvicorn", "httpx", "yaml", "capfast.cli.prepare", "capfast.cli.serve",
+                                                "importlib.metadata")]
     assert heavy == [], heavy

@@ -64,6 +64,20 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _Version(argparse.Action):
+    """``--version``, reading the package metadata only when asked (``importlib.metadata`` is slow to import)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str = "show the version and exit") -> None:
+        super().__init__(option_strings, dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from capfast import __version__
+
+        parser.exit(message=f"cap (capfast) {__version__}\n")
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``cap`` parser: every command, or only the modules that register ``command`` when it is known."""
     return build_commands(command).parser
@@ -72,8 +86,6 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def build_commands(command: str | None = None) -> Commands:
     """The ``cap`` commands declared by the modules of :data:`COMMAND_MODULES` (all of them, or those that register
     ``command``; ``.parser`` is the root parser)."""
-    from capfast import __version__
-
     codes = "\n".join(f"  {code:<3} {text}" for code, text in EXIT_CODES.items())
     parser = CapArgumentParser(
         prog="cap",
@@ -81,7 +93,7 @@ def build_commands(command: str | None = None) -> Commands:
         epilog=f"exit codes:\n{codes}\n\nRun 'cap COMMAND --help' for a command's options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"cap (capfast) {__version__}")
+    parser.add_argument("--version", action=_Version)
     cli = Commands(parser)
     wanted = COMMANDS.get(command or "", COMMAND_MODULES)
     for name in COMMAND_MODULES:
