@@ -7,11 +7,8 @@ pause a request body for longer than CAP_BODY_IDLE_TIMEOUT; health and readiness
 
 from __future__ import annotations
 
-import os
 import resource
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -21,7 +18,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from servhelpers import CAP_CMD, free_port, wait_port  # noqa: E402
+from servhelpers import cap_serve_process  # noqa: E402
 
 ATTACKER = "127.0.0.2"  # all of 127.0.0.0/8 is loopback on Linux: the attack comes from another client address
 HEADER_TIMEOUT = 3.0
@@ -55,70 +52,60 @@ def test_half_open_connections_do_not_take_the_server_down(tmp_path: Path) -> No
         pytest.skip(f"cannot bind {ATTACKER} (loopback aliases are Linux-only)")
     finally:
         probe.close()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
-    env.update({"CAP_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "CAP_BODY_IDLE_TIMEOUT": "3"})
-    proc = subprocess.Popen([*CAP_CMD, "serve", "--port", str(port), "--state-dir", str(tmp_path / "state"),
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"CAP_HEADER_TIMEOUT": str(HEADER_TIMEOUT), "CAP_BODY_IDLE_TIMEOUT": "3"}
     socks: list[socket.socket] = []
     stop = threading.Event()
     try:
-        wait_port(port, proc)
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(1000):
-            s = socket.socket()
-            s.bind((ATTACKER, 0))
-            s.connect(("127.0.0.1", port))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            socks.append(s)
+        with cap_serve_process(tmp_path / "state", env) as (url, _proc):
+            port = int(url.rsplit(":", 1)[1])
+            for _ in range(1000):
+                s = socket.socket()
+                s.bind((ATTACKER, 0))
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                socks.append(s)
 
-        def trickle() -> None:  # one more header byte per second on every connection: never idle, never done
-            while not stop.wait(1.0):
-                for s in socks:
-                    try:
-                        s.send(b"a")
-                    except OSError:
-                        pass
+            def trickle() -> None:  # one more header byte per second on every connection: never idle, never done
+                while not stop.wait(1.0):
+                    for s in socks:
+                        try:
+                            s.send(b"a")
+                        except OSError:
+                            pass
 
-        threading.Thread(target=trickle, daemon=True).start()
+            threading.Thread(target=trickle, daemon=True).start()
 
-        # health and readiness keep answering, fast, while the attack is held (longer than the header deadline)
-        started = time.monotonic()
-        with httpx.Client(timeout=5) as client:
-            while time.monotonic() - started < HEADER_TIMEOUT + 3:
-                for path in ("/healthz", "/readyz"):
-                    t0 = time.monotonic()
-                    r = client.get(url + path)
-                    assert r.status_code == 200, (path, r.status_code, r.text)
-                    assert time.monotonic() - t0 < 2.0, path
-                time.sleep(0.3)
+            # health and readiness keep answering, fast, while the attack is held (longer than the header deadline)
+            started = time.monotonic()
+            with httpx.Client(timeout=5) as client:
+                while time.monotonic() - started < HEADER_TIMEOUT + 3:
+                    for path in ("/healthz", "/readyz"):
+                        t0 = time.monotonic()
+                        r = client.get(url + path)
+                        assert r.status_code == 200, (path, r.status_code, r.text)
+                        assert time.monotonic() - t0 < 2.0, path
+                    time.sleep(0.3)
 
-        # by now the server has closed every attacker connection: most at once, the admitted ones at the deadline
-        still_open = [s for s in socks if not _closed(s, 0.01)]
-        assert not still_open, f"{len(still_open)} of 1000 half-open connections still held"
-        stop.set()
+            # by now the server has closed every attacker connection: most at once, the admitted ones at the deadline
+            still_open = [s for s in socks if not _closed(s, 0.01)]
+            assert not still_open, f"{len(still_open)} of 1000 half-open connections still held"
+            stop.set()
 
-        # a request body that stalls is cut off too
-        s = socket.create_connection(("127.0.0.1", port))
-        s.sendall(b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
-                  b"\r\n{\"a\": ")
-        assert _closed(s, 3 + 3)
-        s.close()
+            # a request body that stalls is cut off too
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n"
+                      b"\r\n{\"a\": ")
+            assert _closed(s, 3 + 3)
+            s.close()
 
-        # and the attacking address is a normal client again once its connections are gone
-        with socket.socket() as s:
-            s.bind((ATTACKER, 0))
-            s.connect(("127.0.0.1", port))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            s.settimeout(5)
-            assert s.recv(4096).startswith(b"HTTP/1.1 200")
+            # and the attacking address is a normal client again once its connections are gone
+            with socket.socket() as s:
+                s.bind((ATTACKER, 0))
+                s.connect(("127.0.0.1", port))
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                s.settimeout(5)
+                assert s.recv(4096).startswith(b"HTTP/1.1 200")
     finally:
         stop.set()
         for s in socks:
             s.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

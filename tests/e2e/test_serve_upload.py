@@ -10,7 +10,6 @@ import base64
 import concurrent.futures
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
-from servhelpers import CAP_CMD, Keys, free_port, wait_port  # noqa: E402
+from servhelpers import Keys, cap_serve_process  # noqa: E402
 
 MIB = 1 << 20
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -33,23 +32,10 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 @contextmanager
 def server(tmp: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes], Path, Keys]]:
     keys = Keys(tmp)
-    port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
-    full.update({"CAP_AUTH_PUBLIC_KEY_PEM": str(keys.pem_path), "CAP_RATE_LIMIT_ENABLED": "0", **env})
     log = tmp / "server.log"
-    with open(log, "wb") as err:
-        proc = subprocess.Popen([*CAP_CMD, "serve", "--port", str(port), "--state-dir", str(tmp / "state"),
-                                 "--log-level", "info"], env=full, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}", proc, log, keys
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    full = {"CAP_AUTH_PUBLIC_KEY_PEM": str(keys.pem_path), "CAP_RATE_LIMIT_ENABLED": "0", **env}
+    with cap_serve_process(tmp / "state", full, log_level="info", log_path=log) as (url, proc):
+        yield url, proc, log, keys
 
 
 def peak_rss(pid: int) -> int:

@@ -82,17 +82,20 @@ CAP_CMD = [sys.executable, "-c", "import sys; from capfast.cli import main; sys.
 
 
 @contextmanager
-def cap_serve(state_dir: Path, env: dict[str, str] | None = None, *extra: str) -> Iterator[str]:
-    """A real `cap serve` process on a free loopback port; yields its base URL; terminated afterwards."""
+def cap_serve_process(state_dir: Path, env: dict[str, str] | None = None, *extra: str, log_level: str = "warning",
+                      log_path: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[Any]]]:
+    """A real `cap serve` process on a free loopback port; yields ``(base URL, process)``; terminated afterwards.
+    Its stderr (the logs) goes to ``log_path`` when given."""
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CAP_")}
     full_env.update(env or {})
+    err: Any = open(log_path, "w") if log_path is not None else subprocess.PIPE  # noqa: SIM115 - closed below
     proc = subprocess.Popen([*CAP_CMD, "serve", "--port", str(port), "--state-dir", str(state_dir),
-                             "--log-level", "warning", *extra],
-                            env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                             "--log-level", log_level, *extra],
+                            env=full_env, stdout=subprocess.DEVNULL, stderr=err, text=True)
     try:
         wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -102,6 +105,15 @@ def cap_serve(state_dir: Path, env: dict[str, str] | None = None, *extra: str) -
             proc.wait()
         if proc.stderr:
             proc.stderr.close()
+        if log_path is not None:
+            err.close()
+
+
+@contextmanager
+def cap_serve(state_dir: Path, env: dict[str, str] | None = None, *extra: str) -> Iterator[str]:
+    """A real `cap serve` process on a free loopback port; yields its base URL; terminated afterwards."""
+    with cap_serve_process(state_dir, env, *extra) as (url, _proc):
+        yield url
 
 
 class ThreadServer:

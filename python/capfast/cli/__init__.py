@@ -75,7 +75,8 @@ class _Version(argparse.Action):
                  option_string: str | None = None) -> None:
         from capfast import __version__
 
-        parser.exit(message=f"cap (capfast) {__version__}\n")
+        sys.stdout.write(f"cap (capfast) {__version__}\n")  # on stdout, as argparse's own version action
+        parser.exit()
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
