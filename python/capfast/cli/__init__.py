@@ -60,7 +60,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "verify": ("pkg",), "inspect": ("pkg",), "extract": ("pkg",), "diff": ("pkg",), "caps": ("pkg",),
     "policy": ("policy",), "manifest": ("manifest",), "proof": ("proof",), "export": ("export",),
     "verifier": ("verifier",), "registry": ("registry",), "project": ("project",), "serve": ("serve",),
-    "update": ("update",), "rollback": ("update",), "publish": ("update",),
+    "update": ("update",), "rollback": ("update",), "publish": ("update",), "token": ("token",), "qr": ("qr",),
 }
 
 
