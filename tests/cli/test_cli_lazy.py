@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from capfast.cli import COMMAND_MODULES, COMMANDS
 from capfast.cli._command import Commands
 from capfast.cli._output import CapArgumentParser
@@ -38,6 +40,7 @@ def test_partial_parser_equals_the_full_one_for_its_command() -> None:
         assert shape(build_parser(command), command) == shape(full, command), command
 
 
+@pytest.mark.once  # the twin backend imports every pure-Python module (capfast._py) by design
 def test_signature_only_verify_imports_little(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cap"))
     from caphelpers import RFC_PK, RFC_SK, make_app
